@@ -1,0 +1,21 @@
+"""The one exception type a user is meant to see.
+
+Anything raised as a `DigitnetError` is a problem with the user's input or settings: entry points
+print its message as a single `error: ...` line and exit with status 2, without a traceback.
+"""
+
+
+class DigitnetError(Exception):
+    """A user-facing error; its message says what is wrong, where, and how to fix it."""
+
+
+class WorkbookError(DigitnetError):
+    """The workbook cannot be read or does not hold valid digit data."""
+
+
+class ConfigError(DigitnetError):
+    """A setting is unknown, of the wrong type or out of range."""
+
+
+class TrainingError(DigitnetError):
+    """Training cannot go on, for example because the cost diverged."""
