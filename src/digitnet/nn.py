@@ -1,0 +1,110 @@
+"""Feed-forward network maths: activations, initialisation, cost, forward and back propagation.
+
+Conventions, stated once: one example per row. Layer l maps its input A of shape
+(n_samples, fan_in) to Z = A @ W + b, with W of shape (fan_in, fan_out) and b of shape (fan_out,).
+Every layer has a bias; L2 regularisation penalises weights, never biases. The output layer is a
+sigmoid per class, and the cost is the cross-entropy summed over classes and averaged over
+examples (Andrew Ng's exercise 4). Each derivative takes the activation's *output* a = f(z), so
+the forward pass keeps only the activations.
+
+Nothing here reads files, prints or knows about configuration: arrays in, arrays out.
+"""
+
+import numpy as np
+
+
+def sigmoid(z):
+    """Logistic function, computed without overflow for large |z|."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def tanh(z):
+    return np.tanh(z)
+
+
+def relu(z):
+    return np.maximum(z, 0.0)
+
+
+ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "relu": relu}
+
+# f'(z) written in terms of a = f(z).
+DERIVATIVES = {
+    "sigmoid": lambda a: a * (1.0 - a),
+    "tanh": lambda a: 1.0 - a**2,
+    "relu": lambda a: (a > 0).astype(a.dtype),
+}
+
+
+def check_activation(name):
+    """Return `name` if it is a known activation, else raise ValueError listing the valid ones."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return name
+
+
+def init_params(layer_sizes, rng, dtype=np.float64):
+    """Weights uniform in ±sqrt(6 / (fan_in + fan_out)) (Glorot), biases zero.
+
+    `layer_sizes` runs from input to output, e.g. (400, 25, 10). Returns (weights, biases), two
+    lists with one array per layer.
+    """
+    weights, biases = [], []
+    for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=True):
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        weights.append(rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype))
+        biases.append(np.zeros(fan_out, dtype=dtype))
+    return weights, biases
+
+
+def forward(X, weights, biases, activation="sigmoid"):
+    """Activations of every layer: [X, A_1, ..., H], H of shape (n_samples, n_classes)."""
+    f = ACTIVATIONS[activation]
+    activations = [X]
+    for layer, (W, b) in enumerate(zip(weights, biases, strict=True)):
+        Z = activations[-1] @ W + b  # (n_samples, fan_out)
+        is_output = layer == len(weights) - 1
+        activations.append(sigmoid(Z) if is_output else f(Z))
+    return activations
+
+
+def cost(H, Y, weights, l2=0.0):
+    """Cross-entropy summed over classes, averaged over the m examples, plus λ/2m·ΣW².
+
+    H and Y have shape (m, n_classes). Logs are clipped at the dtype's eps instead of nudging
+    the sigmoid, so a confident right answer costs ~0 and a confident wrong one a large but
+    finite amount.
+    """
+    m = Y.shape[0]
+    eps = np.finfo(H.dtype).eps
+    H = np.clip(H, eps, 1.0 - eps)
+    data_cost = -np.sum(Y * np.log(H) + (1.0 - Y) * np.log1p(-H)) / m
+    penalty = 0.5 * l2 / m * sum(np.sum(W * W) for W in weights)
+    return float(data_cost + penalty)
+
+
+def backward(activations, Y, weights, activation="sigmoid", l2=0.0):
+    """Gradients of `cost` with respect to every W and b: (grads_W, grads_b), shaped like them."""
+    m = Y.shape[0]
+    derivative = DERIVATIVES[activation]
+    # For sigmoid outputs with cross-entropy, dJ/dZ_out is exactly (H - Y) / m: the sigmoid's
+    # derivative cancels against the log's, so no clipping or a(1-a) factor appears here.
+    delta = (activations[-1] - Y) / m
+    grads_W, grads_b = [None] * len(weights), [None] * len(weights)
+    for layer in range(len(weights) - 1, -1, -1):
+        grads_W[layer] = activations[layer].T @ delta + (l2 / m) * weights[layer]
+        grads_b[layer] = delta.sum(axis=0)
+        if layer > 0:
+            delta = (delta @ weights[layer].T) * derivative(activations[layer])
+    return grads_W, grads_b
+
+
+def predict_proba(X, weights, biases, activation="sigmoid"):
+    """Output-layer activations, one row of class scores per example."""
+    return forward(X, weights, biases, activation)[-1]
+
+
+def predict(X, weights, biases, activation="sigmoid"):
+    """The class with the highest output for each example: argmax, never a 0.5 threshold."""
+    return np.argmax(predict_proba(X, weights, biases, activation), axis=1)
