@@ -1,0 +1,65 @@
+# digitnet: `make help` lists the commands.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# DVC stages call `python`, `dvc` calls git: both must be the project's own.
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install install-dev sample run repro test lint format ui lock clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv and install the project (pinned versions)
+
+install-dev: $(VENV)/.installed-dev ## install plus the test and lint tools
+
+sample: install ## build data/digits.xlsx (5,000 real digits) unless data/ has it
+	$(BIN)/python -m digitnet.sample
+
+run: sample ## set up, then run the whole pipeline (dvc repro)
+	$(BIN)/dvc repro
+	@echo
+	$(BIN)/dvc metrics show
+	@echo
+	@echo "Figures: artifacts/eval/cost.png, artifacts/eval/confusion.png. Runs: make ui"
+
+repro: install ## rerun what changed in the pipeline
+	$(BIN)/dvc repro
+
+test: install-dev ## run the test suite in .venv
+	$(BIN)/python -m pytest
+
+lint: install-dev ## ruff: lint and format check
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: install-dev ## ruff: fix and format
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+ui: install ## open the MLflow UI on http://127.0.0.1:5000 over the project's runs
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db"
+
+lock: ## re-resolve the newest versions into requirements.lock
+	rm -rf /tmp/digitnet-lock && $(PYTHON) -m venv /tmp/digitnet-lock
+	/tmp/digitnet-lock/bin/pip install --quiet --upgrade pip
+	/tmp/digitnet-lock/bin/pip install --quiet -e '.[dev]'
+	{ echo "# Exact versions that 'make' installs (pip install -c requirements.lock). Regenerate with 'make lock'."; \
+	  /tmp/digitnet-lock/bin/pip freeze --exclude-editable | grep -v '^-e'; } > requirements.lock
+
+clean: ## remove pipeline outputs (not data/, not mlflow.db)
+	rm -rf artifacts outputs multirun

@@ -1,0 +1,39 @@
+"""What every entry point shares: composing the config and turning user errors into one line."""
+
+import sys
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
+from digitnet.config import conf_dir, to_config
+from digitnet.errors import ConfigError, DigitnetError
+
+
+def load_config(overrides=()):
+    """Compose conf/config.yaml with command-line style overrides into a validated Config."""
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+            cfg = compose(config_name="config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(str(exc).splitlines()[0]) from None
+    return to_config(cfg)
+
+
+def fail(message):
+    """Print `error: message` on stderr and exit with status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def run(work, argv=None):
+    """Run `work(config)` for a DVC stage; user errors exit 2 with one line, no traceback.
+
+    Arguments are Hydra overrides (`train.lr=0.3`), so a stage can be tried by hand with other
+    settings without editing conf/.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        work(load_config(argv))
+    except DigitnetError as exc:
+        fail(str(exc))

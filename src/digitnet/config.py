@@ -1,0 +1,169 @@
+"""The typed schema of `conf/`, and loading a composed config into it.
+
+Hydra composes the YAML files; merging the result into these dataclasses rejects unknown keys and
+wrong types, and `validate` checks ranges, all before any work starts. Errors come out as one
+`ConfigError` line that names the key.
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from digitnet.errors import ConfigError
+from digitnet.nn import ACTIVATIONS
+from digitnet.preprocess import SCALINGS
+
+
+@dataclass
+class DataConfig:
+    workbook: str = "data/digits.xlsx"
+    x_sheet: str = "X"
+    y_sheet: str = "y"
+    n_classes: int = 10
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    scaling: str = "none"
+
+
+@dataclass
+class ModelConfig:
+    hidden_sizes: list[int] = field(default_factory=lambda: [25])
+    activation: str = "sigmoid"
+
+
+@dataclass
+class TrainConfig:
+    lr: float = 0.5
+    epochs: int = 100
+    batch_size: int | None = 64
+    l2: float = 0.0
+
+
+@dataclass
+class TrackingConfig:
+    enabled: bool = True
+    uri: str | None = None
+    experiment: str = "digitnet"
+    run_name: str | None = None
+
+
+@dataclass
+class PathsConfig:
+    ingested: str = "artifacts/ingested.npz"
+    processed: str = "artifacts/processed"
+    model: str = "artifacts/model"
+    eval: str = "artifacts/eval"
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+def conf_dir():
+    """The `conf/` directory: ./conf when run from a project checkout, else the package's own.
+
+    The working directory wins so that DVC, which runs each stage in the checkout it is
+    reproducing (also a `dvc exp run` copy), reads that checkout's settings.
+    """
+    if env := os.environ.get("DIGITNET_CONF"):
+        return Path(env).resolve()
+    local = Path.cwd() / "conf"
+    if (local / "config.yaml").is_file():
+        return local
+    return Path(__file__).resolve().parents[2] / "conf"
+
+
+def to_config(cfg):
+    """Check a composed DictConfig against the schema and return a typed, validated `Config`."""
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
+        config = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_describe(exc)) from None
+    validate(config)
+    return config
+
+
+def _describe(exc):
+    key = getattr(exc, "full_key", None)
+    message = str(exc).splitlines()[0]
+    if "not in" in message and key:
+        return f"unknown setting {key!r} ({message})"
+    if key:
+        return f"setting {key!r}: {message}"
+    return message
+
+
+def validate(config):
+    """Raise ConfigError naming the first setting that is out of range."""
+    checks = [
+        (config.train.lr > 0, "train.lr", config.train.lr, "must be > 0"),
+        (config.train.epochs >= 1, "train.epochs", config.train.epochs, "must be >= 1"),
+        (config.train.l2 >= 0, "train.l2", config.train.l2, "must be >= 0"),
+        (
+            config.train.batch_size is None or config.train.batch_size >= 1,
+            "train.batch_size",
+            config.train.batch_size,
+            "must be >= 1, or null for full batch",
+        ),
+        (
+            all(size >= 1 for size in config.model.hidden_sizes),
+            "model.hidden_sizes",
+            config.model.hidden_sizes,
+            "every hidden size must be >= 1",
+        ),
+        (
+            config.model.activation in ACTIVATIONS,
+            "model.activation",
+            config.model.activation,
+            f"choose one of {', '.join(ACTIVATIONS)}",
+        ),
+        (
+            config.data.scaling in SCALINGS,
+            "data.scaling",
+            config.data.scaling,
+            f"choose one of {', '.join(SCALINGS)}",
+        ),
+        (config.data.n_classes >= 2, "data.n_classes", config.data.n_classes, "must be >= 2"),
+        (
+            0 <= config.data.val_fraction < 1 and 0 < config.data.test_fraction < 1,
+            "data.val_fraction/test_fraction",
+            (config.data.val_fraction, config.data.test_fraction),
+            "must lie in [0, 1) and (0, 1)",
+        ),
+        (
+            config.data.val_fraction + config.data.test_fraction < 1,
+            "data.val_fraction + data.test_fraction",
+            config.data.val_fraction + config.data.test_fraction,
+            "must be < 1 so that some data is left to train on",
+        ),
+    ]
+    for ok, key, value, rule in checks:
+        if not ok:
+            raise ConfigError(f"setting {key} = {value!r} {rule}")
+
+
+def flatten(config):
+    """{'train.lr': 0.5, ...}: the settings as MLflow params, lists written as in YAML."""
+    flat = {}
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[f"{prefix}{key}"] = value
+
+    walk(OmegaConf.to_container(OmegaConf.structured(config)), "")
+    return flat

@@ -1,0 +1,38 @@
+"""Stage 1: read the workbook once, validate every cell, keep the arrays as .npz for the rest."""
+
+import time
+
+import numpy as np
+
+from digitnet import cli
+from digitnet.artifacts import file_md5, save_npz
+from digitnet.workbook import read_workbook
+
+
+def ingest(*, workbook, out, x_sheet="X", y_sheet="y", n_classes=10):
+    """Write X, y (labels as in the file) and the workbook's MD5 to `out` as .npz."""
+    started = time.perf_counter()
+    X, y = read_workbook(workbook, x_sheet=x_sheet, y_sheet=y_sheet, n_classes=n_classes)
+    save_npz(out, X=X, y=y, source_md5=np.array(file_md5(workbook)))
+    print(
+        f"ingest: {workbook} → {out}: {X.shape[0]} examples × {X.shape[1]} features, "
+        f"labels {y.min()}..{y.max()} ({time.perf_counter() - started:.1f} s)"
+    )
+    return X, y
+
+
+def main(argv=None):
+    cli.run(
+        lambda cfg: ingest(
+            workbook=cfg.data.workbook,
+            out=cfg.paths.ingested,
+            x_sheet=cfg.data.x_sheet,
+            y_sheet=cfg.data.y_sheet,
+            n_classes=cfg.data.n_classes,
+        ),
+        argv,
+    )
+
+
+if __name__ == "__main__":
+    main()

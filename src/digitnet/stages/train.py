@@ -1,0 +1,112 @@
+"""Stage 3: train the network on the training split; weights, cost per epoch, one MLflow run."""
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from digitnet import cli, nn, tracking
+from digitnet.artifacts import atomic_dir, load_json, load_npz, save_json, write_text
+from digitnet.config import Config, flatten
+from digitnet.errors import TrainingError
+from digitnet.fit import Diverged, fit
+from digitnet.network import Network, save
+
+
+def run_name(config):
+    """The settings that differ from the built-in defaults, e.g. 'train.lr=0.3,seed=1'."""
+    defaults = flatten(Config())
+    changed = [
+        f"{key}={value}"
+        for key, value in flatten(config).items()
+        if key.split(".")[0] in ("seed", "data", "model", "train") and defaults.get(key) != value
+    ]
+    return ",".join(changed) or "defaults"
+
+
+def train(*, config, processed, model_dir):
+    """Fit a network as `config` says on <processed>/train.npz and write <model_dir>/.
+
+    Writes weights.npz (a `Network`), cost.csv (epoch, cost) and run.json (MLflow run id and
+    timings). Returns (network, costs, run_id); run_id is None when tracking is off.
+    """
+    processed = Path(processed)
+    data = load_npz(processed / "train.npz")
+    scaler = load_npz(processed / "scaler.npz")
+    meta = load_json(processed / "meta.json")
+    X, Y = data["X"], data["Y"]
+    layer_sizes = [X.shape[1], *config.model.hidden_sizes, Y.shape[1]]
+    rng = np.random.default_rng(config.seed)
+    weights, biases = nn.init_params(layer_sizes, rng)
+
+    uri = run_id = None
+    if config.tracking.enabled:
+        uri = tracking.tracking_uri(config.tracking.uri)
+        run_id = tracking.start_run(
+            uri,
+            config.tracking.experiment,
+            config.tracking.run_name or run_name(config),
+            params=flatten(config),
+            tags={"git_commit": tracking.git_commit(), "data_md5": meta["source_md5"]},
+        )
+
+    started = time.perf_counter()
+    try:
+        costs = fit(
+            weights,
+            biases,
+            X,
+            Y,
+            activation=config.model.activation,
+            lr=config.train.lr,
+            epochs=config.train.epochs,
+            batch_size=config.train.batch_size,
+            l2=config.train.l2,
+            rng=rng,
+        )
+    except Diverged as exc:
+        if run_id:
+            tracking.end_run(uri, run_id, "FAILED")
+        raise TrainingError(
+            f"training diverged: the cost became {exc.cost} at epoch {exc.epoch}; "
+            f"try a smaller learning rate than train.lr={config.train.lr}"
+        ) from None
+    except KeyboardInterrupt:
+        if run_id:
+            tracking.end_run(uri, run_id, "KILLED")
+        raise
+    seconds = time.perf_counter() - started
+
+    network = Network(weights, biases, config.model.activation, scaler["shift"], scaler["scale"])
+    with atomic_dir(model_dir) as tmp:
+        save(tmp / "weights.npz", network)
+        rows = "".join(f"{epoch},{cost!r}\n" for epoch, cost in enumerate(costs, start=1))
+        write_text(tmp / "cost.csv", "epoch,cost\n" + rows)
+        save_json(
+            tmp / "run.json",
+            {"run_id": run_id, "tracking_uri": uri, "train_seconds": round(seconds, 3)},
+        )
+    if run_id:
+        tracking.log_history(uri, run_id, "cost", costs)
+        tracking.log_metrics(uri, run_id, {"train_seconds": seconds})
+        tracking.end_run(uri, run_id, "FINISHED")
+
+    sizes = "-".join(map(str, layer_sizes))
+    batch = "full batch" if config.train.batch_size is None else f"batch {config.train.batch_size}"
+    print(
+        f"train: {sizes} {config.model.activation}, lr {config.train.lr}, {batch}, "
+        f"{config.train.epochs} epochs: cost {costs[0]:.4f} → {costs[-1]:.4f} in {seconds:.1f} s"
+        + (f"; MLflow run {run_id}" if run_id else "")
+    )
+    return network, costs, run_id
+
+
+def main(argv=None):
+    cli.run(
+        lambda cfg: train(config=cfg, processed=cfg.paths.processed, model_dir=cfg.paths.model),
+        argv,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""MLflow at the edge: the only module that imports it, logging in batches through MlflowClient.
+
+A run is opened by the train stage and completed by the evaluate stage, two processes, so
+everything goes through explicit run ids rather than MLflow's process-global active run.
+"""
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+DEFAULT_EXPERIMENT = "digitnet"
+MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
+
+
+def tracking_uri(configured=None, root=None):
+    """MLFLOW_TRACKING_URI, else the configured uri, else sqlite:///<root>/mlflow.db (absolute).
+
+    An absolute path keeps every process, wherever it runs from, on the one project store.
+    """
+    if env := os.environ.get("MLFLOW_TRACKING_URI"):
+        return env
+    if configured:
+        return configured
+    root = Path(root or Path.cwd()).resolve()
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def _client(uri):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def experiment_id(client, name):
+    """The id of experiment `name`, created if missing (tolerating a concurrent creator)."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException:
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def start_run(uri, experiment, run_name, params, tags):
+    """Create a run with its params and tags; return its id. The run stays RUNNING."""
+    from mlflow.entities import Param, RunTag
+
+    client = _client(uri)
+    run = client.create_run(experiment_id(client, experiment), run_name=run_name)
+    client.log_batch(
+        run.info.run_id,
+        params=[Param(k, str(v)) for k, v in params.items()],
+        tags=[RunTag(k, str(v)) for k, v in tags.items()],
+    )
+    return run.info.run_id
+
+
+def log_history(uri, run_id, key, values):
+    """One metric per step (step = 1-based epoch), sent in batches rather than one call each."""
+    from mlflow.entities import Metric
+
+    client = _client(uri)
+    timestamp = int(time.time() * 1000)
+    metrics = [Metric(key, float(v), timestamp, step) for step, v in enumerate(values, start=1)]
+    for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH])
+
+
+def log_metrics(uri, run_id, metrics):
+    """Scalar metrics, all in one call."""
+    from mlflow.entities import Metric
+
+    timestamp = int(time.time() * 1000)
+    batch = [Metric(k, float(v), timestamp, 0) for k, v in metrics.items()]
+    _client(uri).log_batch(run_id, metrics=batch)
+
+
+def log_artifacts(uri, run_id, paths, artifact_path=None):
+    client = _client(uri)
+    for path in paths:
+        client.log_artifact(run_id, str(path), artifact_path)
+
+
+def end_run(uri, run_id, status="FINISHED"):
+    """Mark the run FINISHED, FAILED or KILLED."""
+    _client(uri).set_terminated(run_id, status)
+
+
+def git_commit(cwd=None):
+    """The checked-out commit, or 'unknown' outside a git repository."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
