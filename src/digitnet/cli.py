@@ -16,8 +16,21 @@ def load_config(overrides=()):
         with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
             cfg = compose(config_name="config", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(str(exc).splitlines()[0]) from None
+        raise ConfigError(_first_lines(exc)) from None
     return to_config(cfg)
+
+
+def _first_lines(exc):
+    """Hydra's message in one line: the problem and, where Hydra lists them, the valid choices."""
+    lines = str(exc).splitlines()
+    first = lines[0].strip()
+    if first.startswith("Could not override '"):
+        key = first.split("'")[1]
+        return f"unknown setting '{key}' (the valid keys are in conf/)"
+    if "Available options in" in str(exc):
+        options = [line.strip() for line in lines if line.startswith("\t") and "=" not in line]
+        return f"{first}; choose one of {', '.join(options)}"
+    return first
 
 
 def fail(message):

@@ -80,7 +80,7 @@ def train(*, config, processed, model_dir):
     network = Network(weights, biases, config.model.activation, scaler["shift"], scaler["scale"])
     with atomic_dir(model_dir) as tmp:
         save(tmp / "weights.npz", network)
-        rows = "".join(f"{epoch},{cost!r}\n" for epoch, cost in enumerate(costs, start=1))
+        rows = "".join(f"{epoch},{float(cost)!r}\n" for epoch, cost in enumerate(costs, start=1))
         write_text(tmp / "cost.csv", "epoch,cost\n" + rows)
         save_json(
             tmp / "run.json",
