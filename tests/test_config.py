@@ -1,0 +1,85 @@
+"""Settings: conf/ composes into the typed schema; bad settings fail before any work."""
+
+import pytest
+
+from digitnet.cli import load_config
+from digitnet.config import Config, flatten
+from digitnet.errors import ConfigError
+
+
+def test_conf_files_agree_with_the_schema_defaults():
+    assert load_config() == Config()
+
+
+def test_default_network_is_the_tutorials_architecture():
+    config = load_config()
+    assert config.model.hidden_sizes == [25]
+    assert config.model.activation == "sigmoid"
+    assert config.data.workbook == "data/digits.xlsx"
+
+
+def test_overrides_reach_the_typed_config():
+    config = load_config(["train.lr=0.3", "model.hidden_sizes=[50,20]", "train.batch_size=null"])
+    assert config.train.lr == 0.3
+    assert config.model.hidden_sizes == [50, 20]
+    assert config.train.batch_size is None
+
+
+def test_tutorial_preset_sets_the_tutorials_training():
+    config = load_config(["experiment=tutorial"])
+    assert (config.train.lr, config.train.epochs, config.train.batch_size) == (0.003, 20, None)
+    assert config.model.hidden_sizes == [25]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["train.foo=1"], "unknown setting 'train.foo' (the valid keys are in conf/)"),
+        (["+train.foo=1"], "unknown setting 'train.foo' (Key 'foo' not in 'TrainConfig')"),
+        (
+            ["train.epochs=abc"],
+            "setting 'train.epochs': Value 'abc' of type 'str' could not be converted to Integer",
+        ),
+        (["train.lr=0"], "setting train.lr = 0.0 must be > 0"),
+        (["train.lr=-1"], "setting train.lr = -1.0 must be > 0"),
+        (["train.epochs=0"], "setting train.epochs = 0 must be >= 1"),
+        (["train.l2=-0.1"], "setting train.l2 = -0.1 must be >= 0"),
+        (
+            ["train.batch_size=0"],
+            "setting train.batch_size = 0 must be >= 1, or null for full batch",
+        ),
+        (
+            ["model.hidden_sizes=[25,0]"],
+            "setting model.hidden_sizes = [25, 0] every hidden size must be >= 1",
+        ),
+        (
+            ["model.activation=softplus"],
+            "setting model.activation = 'softplus' choose one of sigmoid, tanh, relu",
+        ),
+        (
+            ["data.scaling=zscore"],
+            "setting data.scaling = 'zscore' choose one of none, standard, minmax",
+        ),
+        (
+            ["data.val_fraction=0.5", "data.test_fraction=0.5"],
+            "setting data.val_fraction + data.test_fraction = 1.0 must be < 1 so that some data "
+            "is left to train on",
+        ),
+        (
+            ["experiment=nope"],
+            "In 'config': Could not find 'experiment/nope'; choose one of tutorial",
+        ),
+    ],
+)
+def test_bad_setting_is_one_clear_error(overrides, message):
+    with pytest.raises(ConfigError) as raised:
+        load_config(overrides)
+    assert str(raised.value) == message
+
+
+def test_flatten_names_params_by_their_dotted_keys():
+    flat = flatten(Config())
+    assert flat["train.lr"] == 0.5
+    assert flat["model.hidden_sizes"] == [25]
+    assert flat["seed"] == 0
+    assert "tracking.experiment" in flat

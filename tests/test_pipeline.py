@@ -1,0 +1,147 @@
+"""The DVC pipeline end to end: the real `dvc` on a tiny workbook in a temporary project."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import make_project, set_yaml_key, sh, tiny_digits
+from digitnet.artifacts import load_npz
+from digitnet.workbook import write_workbook
+
+pytestmark = pytest.mark.slow
+
+STAGES = ["ingest", "preprocess", "train", "evaluate"]
+
+
+def stages_run(output):
+    return re.findall(r"Running stage '([a-z]+)'", output)
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    """A project after its first `dvc repro`, and what that repro printed."""
+    root = tmp_path_factory.mktemp("project")
+    workbook = tmp_path_factory.mktemp("workbook") / "tiny.xlsx"
+    write_workbook(workbook, *tiny_digits())
+    make_project(root, workbook)
+    result = sh(["dvc", "repro"], root)
+    sh(["git", "add", "-A"], root)
+    sh(["git", "commit", "-q", "-m", "first repro"], root)
+    return root, result.stdout
+
+
+@pytest.fixture
+def project(reproduced, tmp_path):
+    """A private copy of the reproduced project, free to change."""
+    root = tmp_path / "copy"
+    shutil.copytree(reproduced[0], root, symlinks=True)
+    return root
+
+
+def test_repro_runs_the_four_stages_in_order(reproduced):
+    assert stages_run(reproduced[1]) == STAGES
+
+
+def test_repro_writes_every_stage_output(reproduced):
+    root = reproduced[0]
+    for path in [
+        "artifacts/ingested.npz",
+        "artifacts/processed/train.npz",
+        "artifacts/processed/test.npz",
+        "artifacts/model/weights.npz",
+        "artifacts/model/cost.csv",
+        "artifacts/eval/metrics.json",
+        "artifacts/eval/confusion.csv",
+        "artifacts/eval/cost.png",
+        "artifacts/eval/confusion.png",
+        "dvc.lock",
+    ]:
+        assert (root / path).is_file(), path
+    costs = np.loadtxt(root / "artifacts/model/cost.csv", delimiter=",", skiprows=1)
+    assert costs.shape == (30, 2)
+    assert costs[-1, 1] < costs[0, 1]
+
+
+def test_second_repro_runs_nothing(project):
+    result = sh(["dvc", "repro"], project)
+    assert stages_run(result.stdout) == []
+    assert "up to date" in result.stdout
+
+
+def test_changing_the_learning_rate_reruns_train_and_evaluate_only(project):
+    set_yaml_key(project / "conf/train/gd.yaml", "lr", 0.3)
+    status = sh(["dvc", "status", "--json"], project)
+    assert set(json.loads(status.stdout)) == {"train"}
+    result = sh(["dvc", "repro"], project)
+    assert stages_run(result.stdout) == ["train", "evaluate"]
+
+
+def test_replacing_the_workbook_reruns_every_stage(project):
+    X, y = tiny_digits(seed=1)
+    write_workbook(project / "data/digits.xlsx", X, y)
+    sh(["dvc", "add", "-q", "data"], project)
+    result = sh(["dvc", "repro"], project)
+    assert stages_run(result.stdout) == STAGES
+
+
+def test_metrics_show_lists_the_accuracies(project):
+    shown = json.loads(sh(["dvc", "metrics", "show", "--json"], project).stdout)
+    metrics = shown[""]["data"]["artifacts/eval/metrics.json"]["data"]
+    assert set(metrics) >= {"train_accuracy", "val_accuracy", "test_accuracy", "final_cost"}
+    written = json.loads((project / "artifacts/eval/metrics.json").read_text())
+    assert metrics["test_accuracy"] == written["test_accuracy"]
+    assert 0.5 < written["train_accuracy"] <= 1.0
+
+
+def test_params_diff_shows_a_changed_key(project):
+    set_yaml_key(project / "conf/model/mlp.yaml", "hidden_sizes", "[7]")
+    diff = json.loads(sh(["dvc", "params", "diff", "--json"], project).stdout)
+    assert diff == {"conf/model/mlp.yaml": {"hidden_sizes": {"old": [25], "new": [7]}}}
+
+
+def test_exp_run_with_a_set_param_runs_an_experiment(project):
+    result = sh(["dvc", "exp", "run", "-S", "conf/train/gd.yaml:lr=0.2"], project)
+    assert stages_run(result.stdout) == ["train", "evaluate"]
+    shown = json.loads(sh(["dvc", "exp", "show", "--json"], project).stdout)
+    experiments = [exp for rev in shown for exp in (rev.get("experiments") or [])]
+    lrs = [
+        run["revs"][0]["data"]["params"]["conf/train/gd.yaml"]["data"]["lr"] for run in experiments
+    ]
+    assert 0.2 in lrs
+
+
+def test_the_run_is_recorded_in_mlflow(reproduced):
+    root = reproduced[0]
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("digitnet")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["train.epochs"] == "30"
+    assert run.data.params["model.hidden_sizes"] == "[25]"
+    assert run.data.tags["data_md5"] == load_npz(root / "artifacts/ingested.npz")["source_md5"]
+    assert re.fullmatch(r"[0-9a-f]{40}", run.data.tags["git_commit"])
+    history = client.get_metric_history(run.info.run_id, "cost")
+    assert [m.step for m in history] == list(range(1, 31))
+    costs = np.loadtxt(root / "artifacts/model/cost.csv", delimiter=",", skiprows=1)[:, 1]
+    assert [m.value for m in history] == pytest.approx(costs)
+    written = json.loads((root / "artifacts/eval/metrics.json").read_text())
+    for key in ("train_accuracy", "val_accuracy", "test_accuracy"):
+        assert run.data.metrics[key] == pytest.approx(written[key])
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
+    assert artifacts == {
+        "evaluation/cost.png",
+        "evaluation/confusion.png",
+        "evaluation/metrics.json",
+    }
+
+
+def test_forced_retraining_gives_bit_identical_weights(project):
+    before = load_npz(project / "artifacts/model/weights.npz")
+    sh(["dvc", "repro", "-f", "-s", "train"], project)
+    after = load_npz(project / "artifacts/model/weights.npz")
+    assert before.keys() == after.keys()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
