@@ -6,6 +6,9 @@ BIN := $(CURDIR)/$(VENV)/bin
 # DVC stages call `python`, `dvc` calls git: both must be the project's own.
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
+# pip's notes about unreachable extra package locations are noise here.
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+QUIET_PIP := 2> >(grep -v "is ignored: it is neither" >&2)
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev sample run repro test lint format ui lock clean
@@ -15,12 +18,12 @@ help: ## list the commands
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e .
+	@echo "Installing digitnet and its pinned dependencies into $(VENV) ..."
+	$(PIP) -c requirements.lock -e . $(QUIET_PIP)
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(PIP) -c requirements.lock -e '.[dev]' $(QUIET_PIP)
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv and install the project (pinned versions)
