@@ -100,7 +100,7 @@ def test_metrics_show_lists_the_accuracies(project):
 def test_params_diff_shows_a_changed_key(project):
     set_yaml_key(project / "conf/model/mlp.yaml", "hidden_sizes", "[7]")
     diff = json.loads(sh(["dvc", "params", "diff", "--json"], project).stdout)
-    assert diff == {"conf/model/mlp.yaml": {"hidden_sizes": {"old": [25], "new": [7]}}}
+    assert diff == {"conf/model/mlp.yaml": {"hidden_sizes": {"old": "[25]", "new": "[7]"}}}
 
 
 def test_exp_run_with_a_set_param_runs_an_experiment(project):

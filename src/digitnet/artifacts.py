@@ -15,6 +15,12 @@ from pathlib import Path
 import numpy as np
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`; move it onto `path` only if the block succeeds."""
@@ -22,6 +28,7 @@ def atomic_path(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make outputs private
     try:
         yield Path(tmp)
         os.replace(tmp, path)
