@@ -44,7 +44,7 @@ def tool_env(**extra):
 
 
 def sh(args, cwd, check=True, **extra_env):
-    """Run a command; return the CompletedProcess (text). Fails the test with its output if asked."""
+    """Run a command and return its result; with `check`, fail the test showing its output."""
     result = subprocess.run(
         args, cwd=cwd, env=tool_env(**extra_env), capture_output=True, text=True
     )
