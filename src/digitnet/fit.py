@@ -23,27 +23,34 @@ def fit(weights, biases, X, Y, *, activation, lr, epochs, batch_size, l2, rng, o
     batch's update: it is what the training minimised, at no extra cost. `on_epoch(epoch, cost)`
     is called after every epoch (1-based), for progress reports.
     """
-    n_samples = X.shape[0]
-    step = n_samples if batch_size is None else min(batch_size, n_samples)
     costs = np.empty(epochs)
-    for epoch in range(epochs):
-        order = None if batch_size is None else rng.permutation(n_samples)
-        total = 0.0
-        for start in range(0, n_samples, step):
-            if order is None:
-                X_batch, Y_batch = X, Y
-            else:
-                rows = order[start : start + step]
-                X_batch, Y_batch = X[rows], Y[rows]
-            activations = nn.forward(X_batch, weights, biases, activation)
-            total += nn.cost(activations[-1], Y_batch, weights, l2) * len(X_batch)
-            grads_W, grads_b = nn.backward(activations, Y_batch, weights, activation, l2)
-            for W, b, gW, gb in zip(weights, biases, grads_W, grads_b, strict=True):
-                W -= lr * gW
-                b -= lr * gb
-        costs[epoch] = total / n_samples
-        if not np.isfinite(costs[epoch]):
-            raise Diverged(epoch + 1, costs[epoch])
-        if on_epoch is not None:
-            on_epoch(epoch + 1, costs[epoch])
+    # A diverging run overflows to inf or NaN. The cost check below catches that and says so;
+    # NumPy's overflow warnings would only repeat it, less clearly.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(epochs):
+            total = 0.0
+            for X_batch, Y_batch in _batches(X, Y, batch_size, rng):
+                activations = nn.forward(X_batch, weights, biases, activation)
+                total += nn.cost(activations[-1], Y_batch, weights, l2) * len(X_batch)
+                grads_W, grads_b = nn.backward(activations, Y_batch, weights, activation, l2)
+                for W, b, gW, gb in zip(weights, biases, grads_W, grads_b, strict=True):
+                    W -= lr * gW
+                    b -= lr * gb
+            costs[epoch] = total / X.shape[0]
+            if not np.isfinite(costs[epoch]):
+                raise Diverged(epoch + 1, costs[epoch])
+            if on_epoch is not None:
+                on_epoch(epoch + 1, costs[epoch])
     return costs
+
+
+def _batches(X, Y, batch_size, rng):
+    """The whole set once, or shuffled mini-batches covering every row once."""
+    n_samples = X.shape[0]
+    if batch_size is None or batch_size >= n_samples:
+        yield X, Y
+        return
+    order = rng.permutation(n_samples)
+    for start in range(0, n_samples, batch_size):
+        rows = order[start : start + batch_size]
+        yield X[rows], Y[rows]

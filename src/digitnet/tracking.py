@@ -4,6 +4,7 @@ A run is opened by the train stage and completed by the evaluate stage, two proc
 everything goes through explicit run ids rather than MLflow's process-global active run.
 """
 
+import logging
 import os
 import subprocess
 import time
@@ -29,6 +30,8 @@ def tracking_uri(configured=None, root=None):
 def _client(uri):
     from mlflow.tracking import MlflowClient
 
+    # MLflow announces each schema step of a new SQLite store at INFO; it is not news to users.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     return MlflowClient(tracking_uri=uri)
 
 

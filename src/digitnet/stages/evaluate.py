@@ -11,7 +11,7 @@ from digitnet.stages.preprocess import SPLITS
 
 
 def evaluate(*, processed, model_dir, out):
-    """Score the model on every split; write <out>/metrics.json, confusion.csv and PNGs.
+    """Score the model on every split; write metrics.json, per_class.json, confusion.csv, PNGs.
 
     Accuracy is the share of examples whose highest output is the true class (argmax).
     The MLflow run opened by the train stage, if any, receives the metrics and figures.
@@ -34,14 +34,14 @@ def evaluate(*, processed, model_dir, out):
     test_true, test_pred = scores["test"]
     confusion = metrics.confusion_matrix(test_true, test_pred, n_classes)
     precision, recall = metrics.precision_recall(confusion)
-    report = dict(summary)
-    report["per_class"] = {
+    per_class = {
         str(c): {"precision": float(precision[c]), "recall": float(recall[c])}
         for c in range(n_classes)
     }
 
     with atomic_dir(out) as tmp:
-        save_json(tmp / "metrics.json", report)
+        save_json(tmp / "metrics.json", summary)
+        save_json(tmp / "per_class.json", per_class)
         rows = "".join(f"{t},{p}\n" for t, p in zip(test_true, test_pred, strict=True))
         write_text(tmp / "confusion.csv", "actual,predicted\n" + rows)
         plots.cost_curve(costs, tmp / "cost.png")
@@ -50,13 +50,16 @@ def evaluate(*, processed, model_dir, out):
 
     run = load_json(model_dir / "run.json")
     if run.get("run_id"):
-        per_class = {f"test_precision_{c}": precision[c] for c in range(n_classes)}
-        per_class |= {f"test_recall_{c}": recall[c] for c in range(n_classes)}
-        tracking.log_metrics(run["tracking_uri"], run["run_id"], summary | per_class)
+        class_metrics = {f"test_precision_{c}": precision[c] for c in range(n_classes)}
+        class_metrics |= {f"test_recall_{c}": recall[c] for c in range(n_classes)}
+        tracking.log_metrics(run["tracking_uri"], run["run_id"], summary | class_metrics)
         tracking.log_artifacts(
             run["tracking_uri"],
             run["run_id"],
-            [out / "cost.png", out / "confusion.png", out / "metrics.json"],
+            [
+                out / name
+                for name in ("cost.png", "confusion.png", "metrics.json", "per_class.json")
+            ],
             "evaluation",
         )
         tracking.log_artifacts(
@@ -65,7 +68,7 @@ def evaluate(*, processed, model_dir, out):
 
     accuracies = ", ".join(f"{split} {summary[f'{split}_accuracy']:.4f}" for split in scores)
     print(f"evaluate: accuracy {accuracies} → {out}/metrics.json")
-    return report
+    return summary | {"per_class": per_class}
 
 
 def main(argv=None):

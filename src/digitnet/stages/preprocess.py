@@ -15,7 +15,7 @@ def preprocess_arrays(*, ingested, out, n_classes, val_fraction, test_fraction, 
     classes = preprocess.labels_to_classes(data["y"], n_classes)
     rng = np.random.default_rng(seed)
     parts = preprocess.stratified_split(classes, val_fraction, test_fraction, rng)
-    for name, rows in zip(SPLITS, parts, strict=True):
+    for name, rows in sorted(zip(SPLITS, parts, strict=True), key=lambda p: p[0] != "test"):
         if len(rows) == 0 and (name != "val" or val_fraction > 0):
             raise DigitnetError(
                 f"{ingested}: {len(classes)} examples are too few for val_fraction="

@@ -14,12 +14,21 @@ from digitnet.network import Network, save
 
 
 def run_name(config):
-    """The settings that differ from the built-in defaults, e.g. 'train.lr=0.3,seed=1'."""
-    defaults = flatten(Config())
+    """The settings that differ from the built-in defaults, e.g. 'seed=1,train.lr=0.3'.
+
+    A workbook is named by its file name only, to keep run names short in the MLflow UI.
+    """
+
+    def settings(cfg):
+        flat = flatten(cfg)
+        flat["data.workbook"] = Path(flat["data.workbook"]).name
+        return flat
+
+    defaults = settings(Config())
     changed = [
         f"{key}={value}"
-        for key, value in flatten(config).items()
-        if key.split(".")[0] in ("seed", "data", "model", "train") and defaults.get(key) != value
+        for key, value in settings(config).items()
+        if key.split(".")[0] in ("seed", "data", "model", "train") and defaults[key] != value
     ]
     return ",".join(changed) or "defaults"
 

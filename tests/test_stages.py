@@ -1,0 +1,206 @@
+"""The four stage functions in-process, on a tiny workbook, with a real MLflow SQLite store."""
+
+import json
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from digitnet import nn
+from digitnet.artifacts import file_md5, load_json, load_npz
+from digitnet.cli import load_config
+from digitnet.network import load
+from digitnet.stages import evaluate, ingest, preprocess, train
+from digitnet.workbook import write_workbook
+
+TINY = [
+    "train.epochs=25",
+    "train.batch_size=16",
+    "data.val_fraction=0.25",
+    "data.test_fraction=0.25",
+]
+
+
+@pytest.fixture
+def workspace(tmp_path, tiny_workbook, monkeypatch):
+    """Run from an empty directory whose MLflow store is a temporary SQLite file."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'store.db'}")
+    return tmp_path, tiny_workbook
+
+
+def run_pipeline(tmp_path, workbook, overrides=()):
+    config = load_config([f"data.workbook={workbook}", *TINY, *overrides])
+    ingest.ingest(workbook=workbook, out=config.paths.ingested)
+    preprocess.preprocess_arrays(
+        ingested=config.paths.ingested,
+        out=config.paths.processed,
+        n_classes=10,
+        val_fraction=0.25,
+        test_fraction=0.25,
+        scaling=config.data.scaling,
+        seed=config.seed,
+    )
+    train.train(config=config, processed=config.paths.processed, model_dir=config.paths.model)
+    report = evaluate.evaluate(
+        processed=config.paths.processed, model_dir=config.paths.model, out=config.paths.eval
+    )
+    return config, report
+
+
+def test_ingest_keeps_the_arrays_and_the_workbooks_md5(workspace):
+    tmp_path, workbook = workspace
+    X, y = ingest.ingest(workbook=workbook, out=tmp_path / "in.npz")
+    saved = load_npz(tmp_path / "in.npz")
+    assert np.array_equal(saved["X"], X) and np.array_equal(saved["y"], y)
+    assert saved["X"].shape == (80, 16)
+    assert str(saved["source_md5"]) == file_md5(workbook)
+
+
+def test_ingest_of_a_bad_workbook_writes_nothing(workspace, capsys):
+    tmp_path, _ = workspace
+    bad = tmp_path / "bad.xlsx"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(SystemExit) as exited:
+        ingest.main([f"data.workbook={bad}", "paths.ingested=out.npz"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad} is not an Excel .xlsx workbook")
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out.npz").exists()
+    assert list(tmp_path.glob(".out.npz*")) == []
+
+
+def test_preprocess_splits_each_class_and_one_hot_encodes(workspace):
+    tmp_path, workbook = workspace
+    ingest.ingest(workbook=workbook, out=tmp_path / "in.npz")
+    preprocess.preprocess_arrays(
+        ingested=tmp_path / "in.npz",
+        out=tmp_path / "p",
+        n_classes=10,
+        val_fraction=0.25,
+        test_fraction=0.25,
+        scaling="standard",
+        seed=0,
+    )
+    train_part = load_npz(tmp_path / "p/train.npz")
+    test_part = load_npz(tmp_path / "p/test.npz")
+    assert np.bincount(train_part["classes"], minlength=10).tolist() == [4] * 10
+    assert np.bincount(test_part["classes"], minlength=10).tolist() == [2] * 10
+    assert np.array_equal(np.argmax(train_part["Y"], axis=1), train_part["classes"])
+    assert train_part["X"].mean(axis=0) == pytest.approx(np.zeros(16), abs=1e-12)
+    assert load_json(tmp_path / "p/meta.json")["sizes"] == {"train": 40, "val": 20, "test": 20}
+
+
+def test_preprocess_maps_label_10_to_digit_0(workspace):
+    tmp_path, workbook = workspace
+    ingest.ingest(workbook=workbook, out=tmp_path / "in.npz")
+    preprocess.preprocess_arrays(
+        ingested=tmp_path / "in.npz",
+        out=tmp_path / "p",
+        n_classes=10,
+        val_fraction=0.25,
+        test_fraction=0.25,
+        scaling="none",
+        seed=0,
+    )
+    labels = load_npz(tmp_path / "in.npz")["y"]
+    parts = [load_npz(tmp_path / f"p/{s}.npz")["classes"] for s in ("train", "val", "test")]
+    assert sorted(np.concatenate(parts).tolist()) == sorted(np.where(labels == 10, 0, labels))
+
+
+def test_preprocess_refuses_a_split_left_empty(workspace):
+    tmp_path, _ = workspace
+    write_workbook(tmp_path / "two.xlsx", np.eye(2), np.array([1, 2]))
+    ingest.ingest(workbook=tmp_path / "two.xlsx", out=tmp_path / "in.npz", n_classes=2)
+    with pytest.raises(Exception) as raised:
+        preprocess.preprocess_arrays(
+            ingested=tmp_path / "in.npz",
+            out=tmp_path / "p",
+            n_classes=2,
+            val_fraction=0.1,
+            test_fraction=0.2,
+            scaling="none",
+            seed=0,
+        )
+    assert str(raised.value) == (
+        f"{tmp_path / 'in.npz'}: 2 examples are too few for val_fraction=0.1 and "
+        "test_fraction=0.2: the test split is empty"
+    )
+    assert not (tmp_path / "p").exists()
+
+
+def test_train_and_evaluate_make_one_complete_mlflow_run(workspace):
+    tmp_path, workbook = workspace
+    config, report = run_pipeline(tmp_path, workbook)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'store.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("digitnet").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == (
+        "data.workbook=tiny.xlsx,data.val_fraction=0.25,data.test_fraction=0.25,"
+        "train.epochs=25,train.batch_size=16"
+    )
+    assert len(client.get_metric_history(run.info.run_id, "cost")) == 25
+    assert run.data.metrics["test_accuracy"] == pytest.approx(report["test_accuracy"])
+    assert run.data.metrics["test_recall_3"] == pytest.approx(report["per_class"]["3"]["recall"])
+    assert run.data.params["train.lr"] == "0.5"
+
+
+def test_evaluate_reports_argmax_accuracy_of_the_saved_model(workspace):
+    tmp_path, workbook = workspace
+    config, report = run_pipeline(tmp_path, workbook)
+    network = load(tmp_path / config.paths.model / "weights.npz")
+    test_part = load_npz(tmp_path / config.paths.processed / "test.npz")
+    predicted = nn.predict(test_part["X"], network.weights, network.biases, network.activation)
+    assert report["test_accuracy"] == np.mean(predicted == test_part["classes"])
+    written = json.loads((tmp_path / config.paths.eval / "metrics.json").read_text())
+    assert written == {k: report[k] for k in written}
+    confusion = np.loadtxt(
+        tmp_path / config.paths.eval / "confusion.csv", delimiter=",", skiprows=1, dtype=int
+    )
+    assert np.array_equal(confusion[:, 0], test_part["classes"])
+    assert np.array_equal(confusion[:, 1], predicted)
+
+
+def test_the_tiny_problem_is_learned(workspace):
+    tmp_path, workbook = workspace
+    _, report = run_pipeline(tmp_path, workbook, ["train.epochs=100"])
+    assert report["train_accuracy"] >= 0.9
+
+
+def test_training_without_tracking_writes_no_store(workspace, monkeypatch):
+    tmp_path, workbook = workspace
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    config, _ = run_pipeline(tmp_path, workbook, ["tracking.enabled=false"])
+    assert load_json(tmp_path / config.paths.model / "run.json")["run_id"] is None
+    assert not list(tmp_path.glob("*.db"))
+
+
+def test_diverging_training_fails_the_run_and_writes_no_model(workspace, capsys):
+    tmp_path, workbook = workspace
+    config = load_config([f"data.workbook={workbook}", *TINY])
+    ingest.ingest(workbook=workbook, out=config.paths.ingested)
+    preprocess.preprocess_arrays(
+        ingested=config.paths.ingested,
+        out=config.paths.processed,
+        n_classes=10,
+        val_fraction=0.25,
+        test_fraction=0.25,
+        scaling="none",
+        seed=0,
+    )
+    with pytest.raises(SystemExit) as exited:
+        train.main([f"data.workbook={workbook}", *TINY, "train.lr=1e308"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: training diverged: the cost became nan at epoch 1;")
+    assert err.strip().endswith("try a smaller learning rate than train.lr=1e+308")
+    assert not (tmp_path / config.paths.model).exists()
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'store.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("digitnet").experiment_id])
+    assert run.info.status == "FAILED"
+
+
+def test_run_name_lists_the_settings_that_differ_from_the_defaults():
+    assert train.run_name(load_config()) == "defaults"
+    assert train.run_name(load_config(["train.lr=0.3", "seed=1"])) == "seed=1,train.lr=0.3"
