@@ -1,0 +1,59 @@
+"""`python -m digitnet.train`: the real Hydra app, one experiment outside the DVC pipeline."""
+
+import json
+import shutil
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import ROOT, sh
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def checkout(tmp_path, tiny_workbook):
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    (tmp_path / "data").mkdir()
+    shutil.copy(tiny_workbook, tmp_path / "data/digits.xlsx")
+    return tmp_path
+
+
+TINY = [
+    "train.epochs=20",
+    "train.batch_size=16",
+    "data.val_fraction=0.25",
+    "data.test_fraction=0.25",
+]
+
+
+def test_app_builds_missing_arrays_then_trains_and_evaluates_into_its_run_dir(checkout):
+    result = sh(["python", "-m", "digitnet.train", *TINY, "hydra.run.dir=run"], checkout)
+    assert "ingest:" in result.stdout and "evaluate: accuracy" in result.stdout
+    assert (checkout / "artifacts/processed/train.npz").is_file()
+    assert (checkout / "run/model/weights.npz").is_file()
+    assert not (checkout / "artifacts/model").exists()
+    metrics = json.loads((checkout / "run/eval/metrics.json").read_text())
+    client = MlflowClient(tracking_uri=f"sqlite:///{checkout / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("digitnet").experiment_id])
+    assert run.data.metrics["val_accuracy"] == pytest.approx(metrics["val_accuracy"])
+    assert len(client.get_metric_history(run.info.run_id, "cost")) == 20
+
+
+def test_app_reuses_processed_arrays_without_reading_excel(checkout):
+    sh(["python", "-m", "digitnet.train", *TINY, "hydra.run.dir=first"], checkout)
+    (checkout / "data/digits.xlsx").unlink()
+    result = sh(["python", "-m", "digitnet.train", *TINY, "hydra.run.dir=second"], checkout)
+    assert "ingest:" not in result.stdout
+    assert (checkout / "second/eval/metrics.json").is_file()
+
+
+def test_app_reports_a_bad_setting_in_one_line(checkout):
+    result = sh(
+        ["python", "-m", "digitnet.train", "train.lr=-2", "hydra.run.dir=run"],
+        checkout,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: setting train.lr = -2.0 must be > 0"
+    assert not (checkout / "artifacts").exists()
