@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 QUIET_PIP := 2> >(grep -v "is ignored: it is neither" >&2)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev sample run repro test lint format ui lock clean
+.PHONY: help install install-dev sample run repro test bench lint format ui lock clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ repro: install ## rerun what changed in the pipeline
 
 test: install-dev ## run the test suite in .venv
 	$(BIN)/python -m pytest
+
+bench: sample ## measure the pipeline's wall time (docs/benchmarks.md)
+	$(BIN)/python benchmarks/repro.py
 
 lint: install-dev ## ruff: lint and format check
 	$(BIN)/ruff check src tests benchmarks
