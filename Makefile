@@ -58,7 +58,7 @@ format: install-dev ## ruff: fix and format
 	$(BIN)/ruff format src tests benchmarks
 
 ui: install ## open the MLflow UI on http://127.0.0.1:5000 over the project's runs
-	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db"
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db"
 
 lock: ## re-resolve the newest versions into requirements.lock
 	rm -rf /tmp/digitnet-lock && $(PYTHON) -m venv /tmp/digitnet-lock
