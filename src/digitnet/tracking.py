@@ -17,13 +17,15 @@ MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
 def tracking_uri(configured=None, root=None):
     """MLFLOW_TRACKING_URI, else the configured uri, else sqlite:///<root>/mlflow.db (absolute).
 
-    An absolute path keeps every process, wherever it runs from, on the one project store.
+    The root is the project's: DVC sets DVC_ROOT to the main checkout for every stage, also when
+    `dvc exp run --queue` runs it in a temporary copy, so queued experiments land in the project's
+    store rather than in a copy that is deleted afterwards. Otherwise it is the working directory.
     """
     if env := os.environ.get("MLFLOW_TRACKING_URI"):
         return env
     if configured:
         return configured
-    root = Path(root or Path.cwd()).resolve()
+    root = Path(root or os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
     return f"sqlite:///{root / 'mlflow.db'}"
 
 

@@ -1,0 +1,57 @@
+"""The MLflow edge: where runs go, and histories logged in batches."""
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from digitnet import tracking
+
+
+@pytest.fixture(autouse=True)
+def no_env(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+
+
+def test_default_store_is_an_absolute_sqlite_file_in_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert tracking.tracking_uri() == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+
+
+def test_dvc_root_wins_over_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_ROOT", "/srv/project")
+    assert tracking.tracking_uri() == "sqlite:////srv/project/mlflow.db"
+
+
+def test_configured_uri_wins_over_the_default(monkeypatch):
+    monkeypatch.setenv("DVC_ROOT", "/srv/project")
+    assert tracking.tracking_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+
+
+def test_environment_wins_over_everything(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5001")
+    assert tracking.tracking_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5001"
+
+
+def test_a_history_longer_than_one_batch_is_read_back_whole(tmp_path):
+    # MLflow refuses more than 1000 metrics in one log_batch call, so 2500 epochs only arrive
+    # whole if they are split into batches.
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    run_id = tracking.start_run(uri, "exp", "r", params={"a": 1}, tags={"t": "x"})
+    values = [1.0 / (i + 1) for i in range(2500)]
+    tracking.log_history(uri, run_id, "cost", values)
+    history = MlflowClient(tracking_uri=uri).get_metric_history(run_id, "cost")
+    assert sorted((m.step, m.value) for m in history) == list(enumerate(values, start=1))
+
+
+def test_a_run_ends_with_the_status_given(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    run_id = tracking.start_run(uri, "exp", "r", params={}, tags={})
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_run(run_id).info.status == "RUNNING"
+    tracking.end_run(uri, run_id, "FAILED")
+    assert client.get_run(run_id).info.status == "FAILED"
+
+
+def test_git_commit_outside_a_repository_is_unknown(tmp_path):
+    assert tracking.git_commit(cwd=tmp_path) == "unknown"
