@@ -33,9 +33,8 @@ def test_environment_wins_over_everything(monkeypatch):
     assert tracking.tracking_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5001"
 
 
-def test_a_history_longer_than_one_batch_is_read_back_whole(tmp_path):
-    # MLflow refuses more than 1000 metrics in one log_batch call, so 2500 epochs only arrive
-    # whole if they are split into batches.
+def test_a_history_longer_than_one_request_is_read_back_whole(tmp_path):
+    # 2500 epochs exceed the 1000 metrics MLflow takes in one request.
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     run_id = tracking.start_run(uri, "exp", "r", params={"a": 1}, tags={"t": "x"})
     values = [1.0 / (i + 1) for i in range(2500)]

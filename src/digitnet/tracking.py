@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 DEFAULT_EXPERIMENT = "digitnet"
-MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
 
 
 def tracking_uri(configured=None, root=None):
@@ -65,14 +64,15 @@ def start_run(uri, experiment, run_name, params, tags):
 
 
 def log_history(uri, run_id, key, values):
-    """One metric per step (step = 1-based epoch), sent in batches rather than one call each."""
+    """One metric per step (step = 1-based epoch), in one log_batch call, not one call each.
+
+    MlflowClient.log_batch itself splits long lists into requests of at most 1000 metrics.
+    """
     from mlflow.entities import Metric
 
-    client = _client(uri)
     timestamp = int(time.time() * 1000)
     metrics = [Metric(key, float(v), timestamp, step) for step, v in enumerate(values, start=1)]
-    for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-        client.log_batch(run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH])
+    _client(uri).log_batch(run_id, metrics=metrics)
 
 
 def log_metrics(uri, run_id, metrics):
