@@ -1,7 +1,8 @@
 """MLflow at the edge: the only module that imports it, logging in batches through MlflowClient.
 
-A run is opened by the train stage and completed by the evaluate stage, two processes, so
-everything goes through explicit run ids rather than MLflow's process-global active run.
+The train stage creates a run and ends it; the evaluate stage, another process, adds its scores
+and figures to the same run. So everything goes through explicit run ids rather than MLflow's
+process-global active run.
 """
 
 import logging
@@ -9,8 +10,6 @@ import os
 import subprocess
 import time
 from pathlib import Path
-
-DEFAULT_EXPERIMENT = "digitnet"
 
 
 def tracking_uri(configured=None, root=None):
