@@ -19,11 +19,12 @@ help: ## list the commands
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing digitnet and its pinned dependencies into $(VENV) ..."
-	$(PIP) -c requirements.lock -e . $(QUIET_PIP)
+	@$(PIP) -c requirements.lock -e . $(QUIET_PIP)
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) -c requirements.lock -e '.[dev]' $(QUIET_PIP)
+	@echo "Installing the test and lint tools ..."
+	@$(PIP) -c requirements.lock -e '.[dev]' $(QUIET_PIP)
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv and install the project (pinned versions)
