@@ -48,12 +48,16 @@ def experiment_id(client, name):
         return client.get_experiment_by_name(name).experiment_id
 
 
-def start_run(uri, experiment, run_name, params, tags):
-    """Create a run with its params and tags; return its id. The run stays RUNNING."""
+def start_run(uri, experiment, run_name, params, tags, parent_run_id=None):
+    """Create a run with its params and tags; return its id. The run stays RUNNING.
+
+    With `parent_run_id` the run is nested under that run in the MLflow UI.
+    """
     from mlflow.entities import Param, RunTag
 
     client = _client(uri)
-    run = client.create_run(experiment_id(client, experiment), run_name=run_name)
+    nesting = {"mlflow.parentRunId": parent_run_id} if parent_run_id else {}
+    run = client.create_run(experiment_id(client, experiment), run_name=run_name, tags=nesting)
     client.log_batch(
         run.info.run_id,
         params=[Param(k, str(v)) for k, v in params.items()],

@@ -36,7 +36,10 @@ def preprocess_arrays(*, ingested, out, n_classes, val_fraction, test_fraction, 
             {
                 "source_md5": str(data["source_md5"]),
                 "n_classes": n_classes,
+                "val_fraction": val_fraction,
+                "test_fraction": test_fraction,
                 "scaling": scaling,
+                "seed": seed,
                 "sizes": {name: len(rows) for name, rows in zip(SPLITS, parts, strict=True)},
             },
         )

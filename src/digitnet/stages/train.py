@@ -1,5 +1,6 @@
 """Stage 3: train the network on the training split; weights, cost per epoch, one MLflow run."""
 
+import sys
 import time
 from pathlib import Path
 
@@ -33,11 +34,33 @@ def run_name(config):
     return ",".join(changed) or "defaults"
 
 
-def train(*, config, processed, model_dir):
+def epoch_bar(epochs):
+    """A progress bar over epochs on an interactive terminal; None otherwise (logs, CI, sweeps)."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return _EpochBar(tqdm(total=epochs, unit="epoch", leave=False, desc="train"))
+
+
+class _EpochBar:
+    def __init__(self, bar):
+        self.bar = bar
+
+    def update(self, epoch, cost):
+        self.bar.set_postfix(cost=f"{cost:.4f}", refresh=False)
+        self.bar.update(1)
+
+    def close(self):
+        self.bar.close()
+
+
+def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=None):
     """Fit a network as `config` says on <processed>/train.npz and write <model_dir>/.
 
     Writes weights.npz (a `Network`), cost.csv (epoch, cost) and run.json (MLflow run id and
-    timings). Returns (network, costs, run_id); run_id is None when tracking is off.
+    timings). Returns (network, costs, run_id); run_id is None when tracking is off. In a sweep,
+    `name`, `parent_run_id` and `tags` place the run under the sweep's parent run.
     """
     processed = Path(processed)
     data = load_npz(processed / "train.npz")
@@ -54,11 +77,14 @@ def train(*, config, processed, model_dir):
         run_id = tracking.start_run(
             uri,
             config.tracking.experiment,
-            config.tracking.run_name or run_name(config),
+            name or config.tracking.run_name or run_name(config),
             params=flatten(config),
-            tags={"git_commit": tracking.git_commit(), "data_md5": meta["source_md5"]},
+            tags={"git_commit": tracking.git_commit(), "data_md5": meta["source_md5"]}
+            | (tags or {}),
+            parent_run_id=parent_run_id,
         )
 
+    progress = epoch_bar(config.train.epochs)
     started = time.perf_counter()
     try:
         costs = fit(
@@ -72,6 +98,7 @@ def train(*, config, processed, model_dir):
             batch_size=config.train.batch_size,
             l2=config.train.l2,
             rng=rng,
+            on_epoch=progress.update if progress else None,
         )
     except Diverged as exc:
         if run_id:
@@ -84,6 +111,13 @@ def train(*, config, processed, model_dir):
         if run_id:
             tracking.end_run(uri, run_id, "KILLED")
         raise
+    except Exception:
+        if run_id:
+            tracking.end_run(uri, run_id, "FAILED")
+        raise
+    finally:
+        if progress:
+            progress.close()
     seconds = time.perf_counter() - started
 
     network = Network(weights, biases, config.model.activation, scaler["shift"], scaler["scale"])
