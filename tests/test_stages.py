@@ -42,8 +42,13 @@ def run_pipeline(tmp_path, workbook, overrides=()):
         seed=config.seed,
     )
     train.train(config=config, processed=config.paths.processed, model_dir=config.paths.model)
+    uri, run_id = evaluate.training_run(config, config.paths.model)
     report = evaluate.evaluate(
-        processed=config.paths.processed, model_dir=config.paths.model, out=config.paths.eval
+        processed=config.paths.processed,
+        model_dir=config.paths.model,
+        out=config.paths.eval,
+        tracking_uri=uri,
+        run_id=run_id,
     )
     return config, report
 
@@ -172,8 +177,26 @@ def test_training_without_tracking_writes_no_store(workspace, monkeypatch):
     tmp_path, workbook = workspace
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     config, _ = run_pipeline(tmp_path, workbook, ["tracking.enabled=false"])
-    assert load_json(tmp_path / config.paths.model / "run.json")["run_id"] is None
+    assert (tmp_path / config.paths.eval / "metrics.json").is_file()
     assert not list(tmp_path.glob("*.db"))
+
+
+def test_evaluate_finds_the_run_that_trained_the_model_by_its_weights(workspace):
+    tmp_path, workbook = workspace
+    config, _ = run_pipeline(tmp_path, workbook)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'store.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("digitnet").experiment_id])
+    weights = tmp_path / config.paths.model / "weights.npz"
+    assert run.data.tags["weights_md5"] == file_md5(weights)
+    assert evaluate.training_run(config, config.paths.model)[1] == run.info.run_id
+
+
+def test_evaluate_of_a_model_no_run_knows_logs_nothing(workspace, capsys):
+    tmp_path, workbook = workspace
+    config, _ = run_pipeline(tmp_path, workbook)
+    other = load_config([f"data.workbook={workbook}", *TINY, "tracking.experiment=elsewhere"])
+    assert evaluate.training_run(other, config.paths.model)[1] is None
+    assert "no MLflow run in" in capsys.readouterr().out
 
 
 def test_diverging_training_fails_the_run_and_writes_no_model(workspace, capsys):

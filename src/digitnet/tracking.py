@@ -93,6 +93,27 @@ def log_artifacts(uri, run_id, paths, artifact_path=None):
         client.log_artifact(run_id, str(path), artifact_path)
 
 
+def set_tags(uri, run_id, tags):
+    from mlflow.entities import RunTag
+
+    _client(uri).log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def find_run(uri, experiment, tag, value):
+    """The id of the newest run in `experiment` tagged `tag` = `value`, or None."""
+    client = _client(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.{tag} = '{value}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
 def end_run(uri, run_id, status="FINISHED"):
     """Mark the run FINISHED, FAILED or KILLED."""
     _client(uri).set_terminated(run_id, status)

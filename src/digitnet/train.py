@@ -12,8 +12,10 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 
-from digitnet import cli
+from digitnet import cli, sweep, tracking
+from digitnet.artifacts import load_json
 from digitnet.config import conf_dir, to_config
 from digitnet.errors import DigitnetError
 from digitnet.stages.evaluate import evaluate
@@ -22,10 +24,26 @@ from digitnet.stages.preprocess import preprocess_arrays
 from digitnet.stages.train import train
 
 
-def ensure_processed(config):
-    """Build the processed arrays with the pipeline's own functions if they are not there yet."""
-    if (Path(config.paths.processed) / "meta.json").is_file():
-        return
+def split_settings(config):
+    """The settings that the processed arrays depend on, as recorded in their meta.json."""
+    return {
+        "n_classes": config.data.n_classes,
+        "val_fraction": config.data.val_fraction,
+        "test_fraction": config.data.test_fraction,
+        "scaling": config.data.scaling,
+        "seed": config.seed,
+    }
+
+
+def ensure_processed(config, out_dir=None):
+    """The directory of processed arrays that match `config`, building them if needed.
+
+    The pipeline's arrays (paths.processed) are built if missing and used when their split
+    settings match. Otherwise (a sweep over the seed, say) the ingested arrays are split anew
+    into <out_dir>/processed. The workbook is read only if no ingested arrays exist yet.
+    """
+    shared = Path(config.paths.processed)
+    wanted = split_settings(config)
     if not Path(config.paths.ingested).is_file():
         ingest(
             workbook=config.data.workbook,
@@ -34,32 +52,46 @@ def ensure_processed(config):
             y_sheet=config.data.y_sheet,
             n_classes=config.data.n_classes,
         )
-    preprocess_arrays(
-        ingested=config.paths.ingested,
-        out=config.paths.processed,
-        n_classes=config.data.n_classes,
-        val_fraction=config.data.val_fraction,
-        test_fraction=config.data.test_fraction,
-        scaling=config.data.scaling,
-        seed=config.seed,
-    )
+    if not (shared / "meta.json").is_file():
+        preprocess_arrays(ingested=config.paths.ingested, out=shared, **wanted)
+    meta = load_json(shared / "meta.json")
+    if {key: meta.get(key) for key in wanted} == wanted or out_dir is None:
+        return shared
+    target = Path(out_dir) / "processed"
+    preprocess_arrays(ingested=config.paths.ingested, out=target, **wanted)
+    return target
 
 
-def run_experiment(config, out_dir):
+def run_experiment(config, out_dir, name=None, parent_run_id=None, tags=None):
     """Train and evaluate into `out_dir`; return the evaluation report."""
-    ensure_processed(config)
+    processed = ensure_processed(config, out_dir)
     model_dir = Path(out_dir) / "model"
-    train(config=config, processed=config.paths.processed, model_dir=model_dir)
-    return evaluate(
-        processed=config.paths.processed, model_dir=model_dir, out=Path(out_dir) / "eval"
+    _, _, run_id = train(
+        config=config,
+        processed=processed,
+        model_dir=model_dir,
+        name=name,
+        parent_run_id=parent_run_id,
+        tags=tags,
     )
+    report = evaluate(
+        processed=processed,
+        model_dir=model_dir,
+        out=Path(out_dir) / "eval",
+        tracking_uri=tracking.tracking_uri(config.tracking.uri) if run_id else None,
+        run_id=run_id,
+    )
+    return report | {"run_id": run_id}
 
 
 @hydra.main(version_base=None, config_path=str(conf_dir()), config_name="config")
 def main(cfg):
     """Hydra entry point; returns the validation accuracy, the objective for sweepers."""
+    hydra_config = HydraConfig.get()
+    if hydra_config.mode == RunMode.MULTIRUN:
+        return sweep.run_job(cfg, hydra_config)
     try:
-        report = run_experiment(to_config(cfg), HydraConfig.get().runtime.output_dir)
+        report = run_experiment(to_config(cfg), hydra_config.runtime.output_dir)
     except DigitnetError as exc:
         cli.fail(str(exc))
     return report.get("val_accuracy", report["test_accuracy"])

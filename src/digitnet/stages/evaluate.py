@@ -5,16 +5,18 @@ from pathlib import Path
 import numpy as np
 
 from digitnet import cli, metrics, nn, plots, tracking
-from digitnet.artifacts import atomic_dir, load_json, load_npz, save_json, write_text
+from digitnet.artifacts import atomic_dir, file_md5, load_npz, save_json, write_text
 from digitnet.network import load
 from digitnet.stages.preprocess import SPLITS
+from digitnet.stages.train import WEIGHTS_TAG
 
 
-def evaluate(*, processed, model_dir, out):
+def evaluate(*, processed, model_dir, out, tracking_uri=None, run_id=None):
     """Score the model on every split; write metrics.json, per_class.json, confusion.csv, PNGs.
 
     Accuracy is the share of examples whose highest output is the true class (argmax).
-    The MLflow run opened by the train stage, if any, receives the metrics and figures.
+    With `run_id`, that MLflow run (the one that trained the model) receives the metrics and
+    figures.
     """
     processed, model_dir = Path(processed), Path(model_dir)
     network = load(model_dir / "weights.npz")
@@ -48,36 +50,50 @@ def evaluate(*, processed, model_dir, out):
         plots.confusion(confusion, tmp / "confusion.png")
     out = Path(out)
 
-    run = load_json(model_dir / "run.json")
-    if run.get("run_id"):
+    if run_id:
         class_metrics = {f"test_precision_{c}": precision[c] for c in range(n_classes)}
         class_metrics |= {f"test_recall_{c}": recall[c] for c in range(n_classes)}
-        tracking.log_metrics(run["tracking_uri"], run["run_id"], summary | class_metrics)
+        tracking.log_metrics(tracking_uri, run_id, summary | class_metrics)
         tracking.log_artifacts(
-            run["tracking_uri"],
-            run["run_id"],
+            tracking_uri,
+            run_id,
             [
                 out / name
                 for name in ("cost.png", "confusion.png", "metrics.json", "per_class.json")
             ],
             "evaluation",
         )
-        tracking.log_artifacts(
-            run["tracking_uri"], run["run_id"], [model_dir / "weights.npz"], "model"
-        )
+        tracking.log_artifacts(tracking_uri, run_id, [model_dir / "weights.npz"], "model")
 
     accuracies = ", ".join(f"{split} {summary[f'{split}_accuracy']:.4f}" for split in scores)
     print(f"evaluate: accuracy {accuracies} → {out}/metrics.json")
     return summary | {"per_class": per_class}
 
 
+def training_run(config, model_dir):
+    """(uri, run id) of the MLflow run that trained <model_dir>/weights.npz, or (None, None)."""
+    if not config.tracking.enabled:
+        return None, None
+    uri = tracking.tracking_uri(config.tracking.uri)
+    weights_md5 = file_md5(Path(model_dir) / "weights.npz")
+    run_id = tracking.find_run(uri, config.tracking.experiment, WEIGHTS_TAG, weights_md5)
+    if run_id is None:
+        print(f"evaluate: no MLflow run in {uri} trained this model; scores not logged")
+    return uri, run_id
+
+
 def main(argv=None):
-    cli.run(
-        lambda cfg: evaluate(
-            processed=cfg.paths.processed, model_dir=cfg.paths.model, out=cfg.paths.eval
-        ),
-        argv,
-    )
+    def work(cfg):
+        uri, run_id = training_run(cfg, cfg.paths.model)
+        evaluate(
+            processed=cfg.paths.processed,
+            model_dir=cfg.paths.model,
+            out=cfg.paths.eval,
+            tracking_uri=uri,
+            run_id=run_id,
+        )
+
+    cli.run(work, argv)
 
 
 if __name__ == "__main__":

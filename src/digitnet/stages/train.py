@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from digitnet import cli, nn, tracking
-from digitnet.artifacts import atomic_dir, load_json, load_npz, save_json, write_text
+from digitnet.artifacts import atomic_dir, file_md5, load_json, load_npz, write_text
 from digitnet.config import Config, flatten
 from digitnet.errors import TrainingError
 from digitnet.fit import Diverged, fit
 from digitnet.network import Network, save
+
+WEIGHTS_TAG = "weights_md5"  # links a model file to the MLflow run that trained it
 
 
 def run_name(config):
@@ -58,9 +60,10 @@ class _EpochBar:
 def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=None):
     """Fit a network as `config` says on <processed>/train.npz and write <model_dir>/.
 
-    Writes weights.npz (a `Network`), cost.csv (epoch, cost) and run.json (MLflow run id and
-    timings). Returns (network, costs, run_id); run_id is None when tracking is off. In a sweep,
-    `name`, `parent_run_id` and `tags` place the run under the sweep's parent run.
+    Writes weights.npz (a `Network`) and cost.csv (epoch, cost). Returns (network, costs,
+    run_id); run_id is None when tracking is off. The run is tagged with the MD5 of weights.npz,
+    which is how the evaluate stage finds it. In a sweep, `name`, `parent_run_id` and `tags`
+    place the run under the sweep's parent run.
     """
     processed = Path(processed)
     data = load_npz(processed / "train.npz")
@@ -125,13 +128,10 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
         save(tmp / "weights.npz", network)
         rows = "".join(f"{epoch},{float(cost)!r}\n" for epoch, cost in enumerate(costs, start=1))
         write_text(tmp / "cost.csv", "epoch,cost\n" + rows)
-        save_json(
-            tmp / "run.json",
-            {"run_id": run_id, "tracking_uri": uri, "train_seconds": round(seconds, 3)},
-        )
     if run_id:
         tracking.log_history(uri, run_id, "cost", costs)
         tracking.log_metrics(uri, run_id, {"train_seconds": seconds})
+        tracking.set_tags(uri, run_id, {WEIGHTS_TAG: file_md5(Path(model_dir) / "weights.npz")})
         tracking.end_run(uri, run_id, "FINISHED")
 
     sizes = "-".join(map(str, layer_sizes))
