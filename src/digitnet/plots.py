@@ -9,10 +9,13 @@ import numpy as np  # noqa: E402
 from digitnet.artifacts import atomic_path  # noqa: E402
 
 
-def _save(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+def save_figure(fig, path):
+    """Write `fig` as a PNG, whole or not at all, and free it, also if writing fails."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def cost_curve(costs, path, title="Training cost"):
@@ -23,7 +26,7 @@ def cost_curve(costs, path, title="Training cost"):
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def confusion(counts, path, title="Confusion matrix (test)"):
@@ -39,4 +42,4 @@ def confusion(counts, path, title="Confusion matrix (test)"):
     ax.set_ylabel("true digit")
     ax.set_title(title)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

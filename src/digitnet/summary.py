@@ -11,13 +11,10 @@ import io
 import math
 import textwrap
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from digitnet.artifacts import atomic_path, write_text  # noqa: E402
+from digitnet.artifacts import write_text
+from digitnet.plots import plt, save_figure
 
 SCORES = ("val_accuracy", "test_accuracy", "final_cost")
 NUMERIC = {"rank", "job", *SCORES, "seconds"}  # right-aligned in the console table
@@ -157,7 +154,7 @@ def cost_curves(records, histories, path, title="Cost per epoch"):
         fig.legend(loc="outside right upper", fontsize=7)
     elif curves:
         ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def axis_values(records, key):
@@ -214,13 +211,5 @@ def heatmap(records, path, title="Validation accuracy"):
     ax.set_ylabel(keys[0])
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label="validation accuracy")
-    _save(fig, path)
+    save_figure(fig, path)
     return True
-
-
-def _save(fig, path):
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-    finally:
-        plt.close(fig)

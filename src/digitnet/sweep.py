@@ -140,7 +140,14 @@ def run_job(cfg, hydra_config):
     except Exception as exc:  # a bug must not take the other jobs down with it
         log.error("job %s failed:\n%s", job, traceback.format_exc())
         record.update(status="FAILED", error=f"{type(exc).__name__}: {exc}")
-    for key in ("run_id", "val_accuracy", "test_accuracy", "train_accuracy", "final_cost"):
+    for key in (
+        "run_id",
+        "val_accuracy",
+        "test_accuracy",
+        "train_accuracy",
+        "final_cost",
+        "train_seconds",
+    ):
         record[key] = report.get(key)
     record["seconds"] = round(time.perf_counter() - started, 3)
     save_json(out_dir / JOB_FILE, record)

@@ -66,7 +66,7 @@ def run_experiment(config, out_dir, name=None, parent_run_id=None, tags=None):
     """Train and evaluate into `out_dir`; return the evaluation report."""
     processed = ensure_processed(config, out_dir)
     model_dir = Path(out_dir) / "model"
-    _, _, run_id = train(
+    trained = train(
         config=config,
         processed=processed,
         model_dir=model_dir,
@@ -78,10 +78,10 @@ def run_experiment(config, out_dir, name=None, parent_run_id=None, tags=None):
         processed=processed,
         model_dir=model_dir,
         out=Path(out_dir) / "eval",
-        tracking_uri=tracking.tracking_uri(config.tracking.uri) if run_id else None,
-        run_id=run_id,
+        tracking_uri=tracking.tracking_uri(config.tracking.uri) if trained.run_id else None,
+        run_id=trained.run_id,
     )
-    return report | {"run_id": run_id}
+    return report | {"run_id": trained.run_id, "train_seconds": trained.seconds}
 
 
 @hydra.main(version_base=None, config_path=str(conf_dir()), config_name="config")

@@ -3,6 +3,7 @@
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -14,6 +15,13 @@ from digitnet.fit import Diverged, fit
 from digitnet.network import Network, save
 
 WEIGHTS_TAG = "weights_md5"  # links a model file to the MLflow run that trained it
+
+
+class Trained(NamedTuple):
+    network: Network
+    costs: np.ndarray  # shape (epochs,)
+    run_id: str | None
+    seconds: float  # spent in the epochs alone
 
 
 def run_name(config):
@@ -60,8 +68,8 @@ class _EpochBar:
 def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=None):
     """Fit a network as `config` says on <processed>/train.npz and write <model_dir>/.
 
-    Writes weights.npz (a `Network`) and cost.csv (epoch, cost). Returns (network, costs,
-    run_id); run_id is None when tracking is off. The run is tagged with the MD5 of weights.npz,
+    Writes weights.npz (a `Network`) and cost.csv (epoch, cost). Returns a `Trained`; its
+    run_id is None when tracking is off. The run is tagged with the MD5 of weights.npz,
     which is how the evaluate stage finds it. In a sweep, `name`, `parent_run_id` and `tags`
     place the run under the sweep's parent run.
     """
@@ -141,7 +149,7 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
         f"{config.train.epochs} epochs: cost {costs[0]:.4f} → {costs[-1]:.4f} in {seconds:.1f} s"
         + (f"; MLflow run {run_id}" if run_id else "")
     )
-    return network, costs, run_id
+    return Trained(network, costs, run_id, seconds)
 
 
 def main(argv=None):

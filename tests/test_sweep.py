@@ -1,0 +1,239 @@
+"""Hydra multirun sweeps, for real: subprocess sweeps on a tiny workbook, one MLflow store."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import ROOT, sh, tool_env
+
+pytestmark = pytest.mark.slow
+
+TINY = [
+    "train.epochs=10",
+    "train.batch_size=16",
+    "data.val_fraction=0.25",
+    "data.test_fraction=0.25",
+]
+
+
+@pytest.fixture
+def checkout(tmp_path, tiny_workbook):
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    (tmp_path / "data").mkdir()
+    shutil.copy(tiny_workbook, tmp_path / "data/digits.xlsx")
+    return tmp_path
+
+
+def sweep(checkout, *overrides, check=True):
+    return sh(
+        ["python", "-m", "digitnet.train", "-m", *TINY, *overrides, "hydra.sweep.dir=sweep"],
+        checkout,
+        check=check,
+    )
+
+
+def store(checkout):
+    client = MlflowClient(tracking_uri=f"sqlite:///{checkout / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("digitnet")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return client, parents, children
+
+
+def test_a_grid_gives_one_parent_run_and_a_child_run_per_job(checkout):
+    result = sweep(checkout, "model.hidden_sizes=[5],[10]", "train.lr=0.5,1.0")
+    client, parents, children = store(checkout)
+    (parent,) = parents
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["sweep_id"] == f"{checkout.name}/sweep"
+    assert len(children) == 4
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert sorted(c.data.tags["job"] for c in children) == ["0", "1", "2", "3"]
+    assert {c.data.tags["sweep_id"] for c in children} == {parent.data.tags["sweep_id"]}
+    assert {c.info.run_name for c in children} == {
+        f"{','.join(TINY)},model.hidden_sizes={h},train.lr={lr}"
+        for h in ("[5]", "[10]")
+        for lr in ("0.5", "1.0")
+    }
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert len(client.get_metric_history(child.info.run_id, "cost")) == 10
+        assert {"val_accuracy", "test_accuracy", "train_accuracy"} <= set(child.data.metrics)
+        assert child.data.tags["git_commit"] and child.data.tags["data_md5"]
+    assert parent.data.metrics["jobs"] == 4
+    assert parent.data.metrics["best_val_accuracy"] == max(
+        c.data.metrics["val_accuracy"] for c in children
+    )
+    summary = {a.path for a in client.list_artifacts(parent.info.run_id, "summary")}
+    assert summary == {"summary/summary.csv", "summary/cost_curves.png", "summary/heatmap.png"}
+    assert "all 4 jobs finished" in result.stdout
+
+
+def test_the_summary_ranks_jobs_best_first_by_validation_accuracy(checkout):
+    sweep(checkout, "model.hidden_sizes=[5],[10]", "train.lr=0.5,1.0")
+    with open(checkout / "sweep/summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4
+    accuracies = [float(r["val_accuracy"]) for r in rows]
+    assert accuracies == sorted(accuracies, reverse=True)
+    assert {"model.hidden_sizes", "train.lr", "test_accuracy", "final_cost", "seconds"} <= set(
+        rows[0]
+    )
+    for name in ("cost_curves.png", "heatmap.png"):
+        assert (checkout / "sweep" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_diverging_job_is_recorded_failed_and_the_others_still_run(checkout):
+    result = sweep(checkout, "train.lr=0.5,1e308,1.0")
+    assert result.returncode == 0
+    client, (parent,), children = store(checkout)
+    statuses = sorted((c.data.tags["job"], c.info.status) for c in children)
+    assert statuses == [("0", "FINISHED"), ("1", "FAILED"), ("2", "FINISHED")]
+    record = json.loads((checkout / "sweep/1/job.json").read_text())
+    assert record["status"] == "FAILED"
+    assert record["error"].startswith("training diverged: the cost became")
+    assert "1 of 3 jobs failed: job 1 (train.lr=1e+308)" in result.stdout
+    assert not (checkout / "sweep/1/model").exists()
+    assert parent.data.metrics["failed_jobs"] == 1
+
+
+def test_parallel_jobs_on_a_new_store_all_arrive(checkout):
+    assert not (checkout / "mlflow.db").exists()
+    sweep(
+        checkout,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "model.hidden_sizes=[4],[6],[8]",
+        "train.lr=0.3,0.6",
+    )
+    client, (parent,), children = store(checkout)
+    assert len(children) == 6
+    assert all(c.info.status == "FINISHED" for c in children)
+    for child in children:
+        assert len(client.get_metric_history(child.info.run_id, "cost")) == 10
+
+
+def test_a_sweep_reads_the_workbook_once(checkout):
+    result = sweep(checkout, "train.lr=0.3,0.6,0.9")
+    assert result.stdout.count("ingest:") == 1
+
+
+def test_a_sweep_over_the_seed_splits_anew_per_job(checkout):
+    sweep(checkout, "seed=0,1")
+    assert not (checkout / "sweep/0/processed").exists()  # seed 0 matches the shared arrays
+    meta = json.loads((checkout / "sweep/1/processed/meta.json").read_text())
+    assert meta["seed"] == 1
+
+
+def test_the_grid_preset_sweeps_three_axes_into_18_jobs(checkout):
+    result = sh(
+        [
+            "python",
+            "-m",
+            "digitnet.train",
+            "+sweep=grid",
+            *TINY[1:],  # every setting but the epochs, which the grid sweeps
+            "hydra.sweep.dir=sweep",
+            "tracking.enabled=false",
+        ],
+        checkout,
+    )
+    records = sorted((checkout / "sweep").glob("*/job.json"))
+    assert len(records) == 18
+    assert "all 18 jobs finished" in result.stdout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(checkout):
+    """A real `mlflow server` on 127.0.0.1 over the checkout's store, stopped by its pid."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{checkout / 'mlflow.db'}",
+        ],
+        cwd=checkout,
+        env=tool_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert process.poll() is None, "mlflow server exited"
+            assert time.monotonic() < deadline, "mlflow server did not answer in 90 s"
+            time.sleep(0.5)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def rest(base, endpoint, body=None, **query):
+    url = f"{base}/api/2.0/mlflow/{endpoint}"
+    if query:
+        url += "?" + urllib.parse.urlencode(query)
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_the_mlflow_server_serves_the_sweep_over_rest(checkout, request):
+    sweep(checkout, "model.hidden_sizes=[5],[10]")
+    base = request.getfixturevalue("mlflow_server")
+    experiment = rest(base, "experiments/get-by-name", experiment_name="digitnet")["experiment"]
+    runs = rest(base, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
+    tags = [{t["key"]: t["value"] for t in run["data"].get("tags", [])} for run in runs]
+    parents = [run for run, t in zip(runs, tags, strict=True) if "mlflow.parentRunId" not in t]
+    children = [run for run, t in zip(runs, tags, strict=True) if "mlflow.parentRunId" in t]
+    assert len(parents) == 1 and len(children) == 2
+    parent_id = parents[0]["info"]["run_id"]
+    for child in children:
+        child_tags = {t["key"]: t["value"] for t in child["data"]["tags"]}
+        assert child_tags["mlflow.parentRunId"] == parent_id
+        metrics = {m["key"]: m["value"] for m in child["data"]["metrics"]}
+        assert {"train_accuracy", "val_accuracy", "test_accuracy"} <= set(metrics)
+        history = rest(
+            base, "metrics/get-history", run_id=child["info"]["run_id"], metric_key="cost"
+        )["metrics"]
+        assert sorted(m["step"] for m in history) == list(range(1, 11))
