@@ -146,3 +146,13 @@ def test_forced_retraining_gives_bit_identical_weights(project):
     after = load_npz(project / "artifacts/model/weights.npz")
     assert before.keys() == after.keys()
     assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_queued_experiments_log_to_the_projects_own_store(project):
+    sh(["dvc", "exp", "run", "--queue", "-S", "conf/train/gd.yaml:lr=0.2,0.4"], project)
+    sh(["dvc", "exp", "run", "--run-all"], project)
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("digitnet").experiment_id])
+    assert sorted(r.data.params["train.lr"] for r in runs) == ["0.2", "0.4", "0.5"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert all("test_accuracy" in r.data.metrics for r in runs)

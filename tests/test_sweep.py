@@ -237,3 +237,17 @@ def test_the_mlflow_server_serves_the_sweep_over_rest(checkout, request):
             base, "metrics/get-history", run_id=child["info"]["run_id"], metric_key="cost"
         )["metrics"]
         assert sorted(m["step"] for m in history) == list(range(1, 11))
+
+
+def test_optuna_search_maximises_validation_accuracy(checkout):
+    result = sweep(
+        checkout,
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=3",
+        "tracking.enabled=false",
+    )
+    records = [json.loads(p.read_text()) for p in (checkout / "sweep").glob("*/job.json")]
+    assert len(records) == 3
+    best = max(r["val_accuracy"] for r in records)
+    assert f"Best value: {best}" in result.stdout + result.stderr
+    assert {"model.hidden_sizes", "train.lr"} <= set(records[0]["overrides"])
