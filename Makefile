@@ -49,6 +49,7 @@ test: install-dev ## run the test suite in .venv
 
 bench: sample ## measure the pipeline's wall time (docs/benchmarks.md)
 	$(BIN)/python benchmarks/repro.py
+	$(BIN)/python benchmarks/sweep.py
 
 lint: install-dev ## ruff: lint and format check
 	$(BIN)/ruff check src tests benchmarks
