@@ -1,12 +1,20 @@
 """`python -m digitnet.train`: the real Hydra app, one experiment outside the DVC pipeline."""
 
+import fcntl
 import json
+import os
+import pty
 import shutil
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT, sh
+from conftest import ROOT, sh, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -57,3 +65,46 @@ def test_app_reports_a_bad_setting_in_one_line(checkout):
     assert result.returncode == 2
     assert result.stderr.strip() == "error: setting train.lr = -2.0 must be > 0"
     assert not (checkout / "artifacts").exists()
+
+
+def test_the_console_script_is_installed_and_composes_the_config(checkout):
+    script = Path(sys.executable).parent / "digitnet-train"
+    result = sh([str(script), "--cfg", "job", "train.lr=0.25"], checkout)
+    assert "lr: 0.25" in result.stdout
+
+
+def test_an_interactive_terminal_gets_a_progress_bar_over_epochs(checkout):
+    sh(["python", "-m", "digitnet.train", *TINY, "hydra.run.dir=first"], checkout)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.run(
+        [sys.executable, "-m", "digitnet.stages.train", *TINY, "tracking.enabled=false"],
+        cwd=checkout,
+        env=tool_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        timeout=120,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert process.returncode == 0
+    assert b"train:" in shown and b"/20 [" in shown and b"epoch/s" in shown
+
+
+def test_logs_get_one_line_per_stage_and_no_bar(checkout):
+    sh(["python", "-m", "digitnet.train", *TINY, "hydra.run.dir=first"], checkout)
+    result = sh(
+        ["python", "-m", "digitnet.stages.train", *TINY, "tracking.enabled=false"], checkout
+    )
+    assert result.stdout.count("\n") == 1 and result.stdout.startswith("train: ")
+    assert "epoch/s" not in result.stderr
