@@ -33,6 +33,15 @@ def tiny_workbook(tmp_path):
     return path
 
 
+@pytest.fixture
+def checkout(tmp_path, tiny_workbook):
+    """A directory with this project's conf/ and the tiny workbook as data/digits.xlsx."""
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    (tmp_path / "data").mkdir()
+    shutil.copy(tiny_workbook, tmp_path / "data/digits.xlsx")
+    return tmp_path
+
+
 def tool_env(**extra):
     """The environment for subprocesses: this venv's python and dvc first on PATH."""
     env = dict(os.environ)

@@ -31,16 +31,8 @@ def workspace(tmp_path, tiny_workbook, monkeypatch):
 
 def run_pipeline(tmp_path, workbook, overrides=()):
     config = load_config([f"data.workbook={workbook}", *TINY, *overrides])
-    ingest.ingest(workbook=workbook, out=config.paths.ingested)
-    preprocess.preprocess_arrays(
-        ingested=config.paths.ingested,
-        out=config.paths.processed,
-        n_classes=10,
-        val_fraction=0.25,
-        test_fraction=0.25,
-        scaling=config.data.scaling,
-        seed=config.seed,
-    )
+    ingest.from_config(config)
+    preprocess.from_config(config)
     train.train(config=config, processed=config.paths.processed, model_dir=config.paths.model)
     uri, run_id = evaluate.training_run(config, config.paths.model)
     report = evaluate.evaluate(
@@ -51,6 +43,20 @@ def run_pipeline(tmp_path, workbook, overrides=()):
         run_id=run_id,
     )
     return config, report
+
+
+def split(tmp_path, workbook, scaling):
+    """Ingest `workbook` into in.npz and split it into p/, a quarter each for val and test."""
+    ingest.ingest(workbook=workbook, out=tmp_path / "in.npz")
+    preprocess.preprocess_arrays(
+        ingested=tmp_path / "in.npz",
+        out=tmp_path / "p",
+        n_classes=10,
+        val_fraction=0.25,
+        test_fraction=0.25,
+        scaling=scaling,
+        seed=0,
+    )
 
 
 def test_ingest_keeps_the_arrays_and_the_workbooks_md5(workspace):
@@ -78,16 +84,7 @@ def test_ingest_of_a_bad_workbook_writes_nothing(workspace, capsys):
 
 def test_preprocess_splits_each_class_and_one_hot_encodes(workspace):
     tmp_path, workbook = workspace
-    ingest.ingest(workbook=workbook, out=tmp_path / "in.npz")
-    preprocess.preprocess_arrays(
-        ingested=tmp_path / "in.npz",
-        out=tmp_path / "p",
-        n_classes=10,
-        val_fraction=0.25,
-        test_fraction=0.25,
-        scaling="standard",
-        seed=0,
-    )
+    split(tmp_path, workbook, "standard")
     train_part = load_npz(tmp_path / "p/train.npz")
     test_part = load_npz(tmp_path / "p/test.npz")
     assert np.bincount(train_part["classes"], minlength=10).tolist() == [4] * 10
@@ -99,16 +96,7 @@ def test_preprocess_splits_each_class_and_one_hot_encodes(workspace):
 
 def test_preprocess_maps_label_10_to_digit_0(workspace):
     tmp_path, workbook = workspace
-    ingest.ingest(workbook=workbook, out=tmp_path / "in.npz")
-    preprocess.preprocess_arrays(
-        ingested=tmp_path / "in.npz",
-        out=tmp_path / "p",
-        n_classes=10,
-        val_fraction=0.25,
-        test_fraction=0.25,
-        scaling="none",
-        seed=0,
-    )
+    split(tmp_path, workbook, "none")
     labels = load_npz(tmp_path / "in.npz")["y"]
     parts = [load_npz(tmp_path / f"p/{s}.npz")["classes"] for s in ("train", "val", "test")]
     assert sorted(np.concatenate(parts).tolist()) == sorted(np.where(labels == 10, 0, labels))
@@ -202,16 +190,8 @@ def test_evaluate_of_a_model_no_run_knows_logs_nothing(workspace, capsys):
 def test_diverging_training_fails_the_run_and_writes_no_model(workspace, capsys):
     tmp_path, workbook = workspace
     config = load_config([f"data.workbook={workbook}", *TINY])
-    ingest.ingest(workbook=workbook, out=config.paths.ingested)
-    preprocess.preprocess_arrays(
-        ingested=config.paths.ingested,
-        out=config.paths.processed,
-        n_classes=10,
-        val_fraction=0.25,
-        test_fraction=0.25,
-        scaling="none",
-        seed=0,
-    )
+    ingest.from_config(config)
+    preprocess.from_config(config)
     with pytest.raises(SystemExit) as exited:
         train.main([f"data.workbook={workbook}", *TINY, "train.lr=1e308"])
     assert exited.value.code == 2

@@ -3,7 +3,6 @@
 import csv
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT, sh, tool_env
+from conftest import sh, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -26,14 +25,6 @@ TINY = [
     "data.val_fraction=0.25",
     "data.test_fraction=0.25",
 ]
-
-
-@pytest.fixture
-def checkout(tmp_path, tiny_workbook):
-    shutil.copytree(ROOT / "conf", tmp_path / "conf")
-    (tmp_path / "data").mkdir()
-    shutil.copy(tiny_workbook, tmp_path / "data/digits.xlsx")
-    return tmp_path
 
 
 def sweep(checkout, *overrides, check=True):

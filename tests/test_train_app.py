@@ -4,7 +4,6 @@ import fcntl
 import json
 import os
 import pty
-import shutil
 import struct
 import subprocess
 import sys
@@ -14,17 +13,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT, sh, tool_env
+from conftest import sh, tool_env
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def checkout(tmp_path, tiny_workbook):
-    shutil.copytree(ROOT / "conf", tmp_path / "conf")
-    (tmp_path / "data").mkdir()
-    shutil.copy(tiny_workbook, tmp_path / "data/digits.xlsx")
-    return tmp_path
 
 
 TINY = [

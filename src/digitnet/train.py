@@ -18,21 +18,9 @@ from digitnet import cli, sweep, tracking
 from digitnet.artifacts import load_json
 from digitnet.config import conf_dir, to_config
 from digitnet.errors import DigitnetError
+from digitnet.stages import ingest, preprocess
 from digitnet.stages.evaluate import evaluate
-from digitnet.stages.ingest import ingest
-from digitnet.stages.preprocess import preprocess_arrays
 from digitnet.stages.train import train
-
-
-def split_settings(config):
-    """The settings that the processed arrays depend on, as recorded in their meta.json."""
-    return {
-        "n_classes": config.data.n_classes,
-        "val_fraction": config.data.val_fraction,
-        "test_fraction": config.data.test_fraction,
-        "scaling": config.data.scaling,
-        "seed": config.seed,
-    }
 
 
 def ensure_processed(config, out_dir=None):
@@ -43,22 +31,16 @@ def ensure_processed(config, out_dir=None):
     into <out_dir>/processed. The workbook is read only if no ingested arrays exist yet.
     """
     shared = Path(config.paths.processed)
-    wanted = split_settings(config)
     if not Path(config.paths.ingested).is_file():
-        ingest(
-            workbook=config.data.workbook,
-            out=config.paths.ingested,
-            x_sheet=config.data.x_sheet,
-            y_sheet=config.data.y_sheet,
-            n_classes=config.data.n_classes,
-        )
+        ingest.from_config(config)
     if not (shared / "meta.json").is_file():
-        preprocess_arrays(ingested=config.paths.ingested, out=shared, **wanted)
+        preprocess.from_config(config)
+    wanted = preprocess.split_settings(config)
     meta = load_json(shared / "meta.json")
     if {key: meta.get(key) for key in wanted} == wanted or out_dir is None:
         return shared
     target = Path(out_dir) / "processed"
-    preprocess_arrays(ingested=config.paths.ingested, out=target, **wanted)
+    preprocess.from_config(config, out=target)
     return target
 
 

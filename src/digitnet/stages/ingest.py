@@ -21,17 +21,19 @@ def ingest(*, workbook, out, x_sheet="X", y_sheet="y", n_classes=10):
     return X, y
 
 
-def main(argv=None):
-    cli.run(
-        lambda cfg: ingest(
-            workbook=cfg.data.workbook,
-            out=cfg.paths.ingested,
-            x_sheet=cfg.data.x_sheet,
-            y_sheet=cfg.data.y_sheet,
-            n_classes=cfg.data.n_classes,
-        ),
-        argv,
+def from_config(config):
+    """`ingest` with the workbook and destination that `config` names."""
+    return ingest(
+        workbook=config.data.workbook,
+        out=config.paths.ingested,
+        x_sheet=config.data.x_sheet,
+        y_sheet=config.data.y_sheet,
+        n_classes=config.data.n_classes,
     )
+
+
+def main(argv=None):
+    cli.run(from_config, argv)
 
 
 if __name__ == "__main__":

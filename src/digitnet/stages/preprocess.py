@@ -48,19 +48,28 @@ def preprocess_arrays(*, ingested, out, n_classes, val_fraction, test_fraction, 
     return parts
 
 
-def main(argv=None):
-    cli.run(
-        lambda cfg: preprocess_arrays(
-            ingested=cfg.paths.ingested,
-            out=cfg.paths.processed,
-            n_classes=cfg.data.n_classes,
-            val_fraction=cfg.data.val_fraction,
-            test_fraction=cfg.data.test_fraction,
-            scaling=cfg.data.scaling,
-            seed=cfg.seed,
-        ),
-        argv,
+def split_settings(config):
+    """The settings the processed arrays depend on, as recorded in their meta.json."""
+    return {
+        "n_classes": config.data.n_classes,
+        "val_fraction": config.data.val_fraction,
+        "test_fraction": config.data.test_fraction,
+        "scaling": config.data.scaling,
+        "seed": config.seed,
+    }
+
+
+def from_config(config, out=None):
+    """`preprocess_arrays` as `config` says, into `out` (default: paths.processed)."""
+    return preprocess_arrays(
+        ingested=config.paths.ingested,
+        out=out or config.paths.processed,
+        **split_settings(config),
     )
+
+
+def main(argv=None):
+    cli.run(from_config, argv)
 
 
 if __name__ == "__main__":
