@@ -156,3 +156,9 @@ def test_queued_experiments_log_to_the_projects_own_store(project):
     assert sorted(r.data.params["train.lr"] for r in runs) == ["0.2", "0.4", "0.5"]
     assert all(r.info.status == "FINISHED" for r in runs)
     assert all("test_accuracy" in r.data.metrics for r in runs)
+
+
+def test_plots_show_the_cost_curve_and_the_confusion_matrix(project):
+    shown = json.loads(sh(["dvc", "plots", "show", "--json"], project).stdout)["data"]
+    assert set(shown) == {"cost", "artifacts/eval/confusion.csv"}
+    assert all("errors" not in plot for plots in shown.values() for plot in plots)
