@@ -1,53 +1,75 @@
 """Gradient descent: the textbook update, a cost per epoch, repeatable, honest on divergence."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 from digitnet import nn
 from digitnet.fit import Diverged, fit
 
+N_SAMPLES = 60
 
-def toy(seed=0, n=60):
-    """Three linearly separable classes in 4 dimensions, one-hot targets."""
+
+def toy(seed=0, n=N_SAMPLES):
+    """Three linearly separable classes in 4 dimensions: class c lights feature c."""
     rng = np.random.default_rng(seed)
     classes = np.arange(n) % 3
     X = rng.normal(scale=0.3, size=(n, 4))
     X[np.arange(n), classes] += 2.0
-    return X, np.eye(3)[classes]
+    return X, np.eye(3)[classes], classes
 
 
 def fresh(seed=0):
+    """A 4-5-3 network, initialised by nn.init_params from `seed`."""
     return nn.init_params([4, 5, 3], np.random.default_rng(seed))
 
 
-def train(batch_size, epochs=30, seed=0, lr=0.5):
-    X, Y = toy()
-    weights, biases = fresh()
+def train(batch_size, *, epochs=30, seed=0, init_seed=0, lr=0.5, l2=0.1, activation="sigmoid"):
+    """Fit a fresh network on the toy; return (weights, biases, costs)."""
+    X, Y, _ = toy()
+    weights, biases = fresh(init_seed)
     costs = fit(
         weights,
         biases,
         X,
         Y,
-        activation="sigmoid",
+        activation=activation,
         lr=lr,
         epochs=epochs,
         batch_size=batch_size,
-        l2=0.1,
+        l2=l2,
         rng=np.random.default_rng(seed),
     )
     return weights, biases, costs
 
 
+def same_arrays(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
 def test_one_full_batch_epoch_is_exactly_w_minus_lr_times_grad():
-    X, Y = toy()
+    X, Y, _ = toy()
+    start_W, start_b = fresh()
+    activations = nn.forward(X, start_W, start_b, "tanh")
+    grads_W, grads_b = nn.backward(activations, Y, start_W, "tanh", 0.1)
+    expected_W = [W - 0.5 * g for W, g in zip(start_W, grads_W, strict=True)]
+    expected_b = [b - 0.5 * g for b, g in zip(start_b, grads_b, strict=True)]
+
+    weights, biases, costs = train(None, epochs=1, activation="tanh")
+
+    assert same_arrays(weights, expected_W)
+    assert same_arrays(biases, expected_b)
+    # the epoch's cost is the one of the forward pass before the update
+    assert costs.tolist() == pytest.approx([nn.cost(activations[-1], Y, start_W, 0.1)], rel=1e-15)
+
+
+def test_fit_updates_the_given_arrays_in_place():
+    X, Y, _ = toy()
     weights, biases = fresh()
-    expected_W = [W.copy() for W in weights]
-    expected_b = [b.copy() for b in biases]
-    activations = nn.forward(X, expected_W, expected_b)
-    grads_W, grads_b = nn.backward(activations, Y, expected_W, "sigmoid", 0.1)
-    expected_W = [W - 0.5 * g for W, g in zip(expected_W, grads_W, strict=True)]
-    expected_b = [b - 0.5 * g for b, g in zip(expected_b, grads_b, strict=True)]
-    costs = fit(
+    arrays = [id(a) for a in weights + biases]
+    before = [a.copy() for a in weights + biases]
+    fit(
         weights,
         biases,
         X,
@@ -56,58 +78,78 @@ def test_one_full_batch_epoch_is_exactly_w_minus_lr_times_grad():
         lr=0.5,
         epochs=1,
         batch_size=None,
-        l2=0.1,
+        l2=0.0,
         rng=np.random.default_rng(0),
     )
-    assert all(np.array_equal(a, b) for a, b in zip(weights, expected_W, strict=True))
-    assert all(np.array_equal(a, b) for a, b in zip(biases, expected_b, strict=True))
-    assert costs[0] == nn.cost(activations[-1], Y, fresh()[0], 0.1)
+    assert [id(a) for a in weights + biases] == arrays
+    assert not any(np.array_equal(a, b) for a, b in zip(weights + biases, before, strict=True))
 
 
-@pytest.mark.parametrize("batch_size", [None, 8])
-def test_cost_is_recorded_every_epoch_and_falls(batch_size):
-    _, _, costs = train(batch_size, epochs=40)
+def test_full_batch_cost_falls_every_epoch_and_the_toy_is_learned():
+    weights, biases, costs = train(None, epochs=40)
+    assert costs.shape == (40,)
+    assert np.all(np.diff(costs) < 0)
+    assert costs[-1] < costs[0] / 2
+    X, _, classes = toy()
+    assert np.array_equal(nn.predict(X, weights, biases), classes)
+
+
+def test_mini_batch_cost_falls_and_the_toy_is_learned():
+    weights, biases, costs = train(8, epochs=40)
     assert costs.shape == (40,)
     assert costs[-1] < costs[0] / 2
+    X, _, classes = toy()
+    assert np.array_equal(nn.predict(X, weights, biases), classes)
+
+
+def test_a_mini_batch_epoch_cost_is_the_batch_costs_weighted_by_batch_size():
+    # With lr = 0 the weights never move, so each batch of 25, 25 and 10 rows reports the mean
+    # cost of its own rows; weighted by batch size, their mean is the cost over all 60 rows,
+    # whatever the shuffle. An unweighted mean of the three would not be.
+    X, Y, _ = toy()
+    weights, biases = fresh()
+    full = nn.cost(nn.forward(X, weights, biases)[-1], Y, weights)
+    _, _, costs = train(25, epochs=3, lr=0.0, l2=0.0)
+    assert costs.tolist() == pytest.approx([full] * 3, rel=1e-12)
 
 
 def test_same_seed_gives_bit_identical_weights_and_costs():
-    a = train(8, seed=4)
-    b = train(8, seed=4)
-    assert all(np.array_equal(x, y) for x, y in zip(a[0] + a[1], b[0] + b[1], strict=True))
-    assert np.array_equal(a[2], b[2])
+    a_W, a_b, a_costs = train(8, seed=4)
+    b_W, b_b, b_costs = train(8, seed=4)
+    assert same_arrays(a_W + a_b, b_W + b_b)
+    assert np.array_equal(a_costs, b_costs)
 
 
-def test_another_seed_shuffles_differently():
-    assert not np.array_equal(train(8, seed=4)[2], train(8, seed=5)[2])
+def test_another_shuffling_seed_gives_other_weights_and_costs():
+    a_W, _, a_costs = train(8, seed=4)
+    b_W, _, b_costs = train(8, seed=5)
+    assert not any(np.array_equal(x, y) for x, y in zip(a_W, b_W, strict=True))
+    assert not np.array_equal(a_costs, b_costs)
 
 
-def test_a_batch_as_large_as_the_data_is_full_batch():
-    assert np.array_equal(train(None)[2], train(1000)[2])
+def test_another_initialisation_seed_gives_other_weights_and_costs():
+    a_W, _, a_costs = train(None, init_seed=0)
+    b_W, _, b_costs = train(None, init_seed=1)
+    assert not any(np.array_equal(x, y) for x, y in zip(a_W, b_W, strict=True))
+    assert not np.array_equal(a_costs, b_costs)
 
 
-def test_divergence_stops_at_the_epoch_where_the_cost_stops_being_finite():
-    X, Y = toy()
-    weights, biases = fresh()
-    with pytest.raises(Diverged) as raised:
-        fit(
-            weights,
-            biases,
-            X * 1e200,
-            Y,
-            activation="sigmoid",
-            lr=1e200,
-            epochs=10,
-            batch_size=None,
-            l2=0.0,
-            rng=np.random.default_rng(0),
-        )
-    assert raised.value.epoch == 2
-    assert not np.isfinite(raised.value.cost)
+@pytest.mark.parametrize("batch_size", [N_SAMPLES, N_SAMPLES + 1, 1000])
+def test_a_batch_at_least_as_large_as_the_data_is_full_batch(batch_size):
+    full_W, full_b, full_costs = train(None)
+    W, b, costs = train(batch_size)
+    assert same_arrays(W + b, full_W + full_b)
+    assert np.array_equal(costs, full_costs)
 
 
-def test_on_epoch_hears_every_epoch_and_its_cost():
-    X, Y = toy()
+def test_a_smaller_batch_is_not_full_batch():
+    _, _, full_costs = train(None)
+    _, _, costs = train(N_SAMPLES - 1)
+    assert not np.array_equal(costs, full_costs)
+
+
+def test_on_epoch_hears_every_epoch_once_with_its_cost():
+    X, Y, _ = toy()
     weights, biases = fresh()
     heard = []
     costs = fit(
@@ -115,12 +157,55 @@ def test_on_epoch_hears_every_epoch_and_its_cost():
         biases,
         X,
         Y,
-        activation="tanh",
+        activation="relu",
         lr=0.1,
         epochs=5,
         batch_size=16,
         l2=0.0,
         rng=np.random.default_rng(0),
-        on_epoch=lambda e, c: heard.append((e, c)),
+        on_epoch=lambda epoch, cost: heard.append((epoch, cost)),
     )
-    assert heard == list(zip(range(1, 6), costs, strict=True))
+    assert heard == [(1, costs[0]), (2, costs[1]), (3, costs[2]), (4, costs[3]), (5, costs[4])]
+
+
+def diverging_fit(on_epoch=None):
+    """A single sigmoid unit whose first step overflows its weight to -inf.
+
+    W = [[0]], b = [0], X = [[1e10], [0]], Y = [[0], [0]].
+    Epoch 1: H = sigmoid(0) = 1/2 for both rows, cost = 2·ln 2 / 2 = ln 2, finite.
+      dJ/dW = Xᵀ(H - Y)/m = 1e10 · 1/2 / 2 = 2.5e9, and lr · 2.5e9 = 2.5e317 overflows:
+      W = -inf. (dJ/db = 1/2, so b = -5e307, still finite.)
+    Epoch 2: row 2 has Z = 0 · -inf + b = NaN, so H and the cost are NaN.
+    """
+    weights, biases = [np.zeros((1, 1))], [np.zeros(1)]
+    X, Y = np.array([[1e10], [0.0]]), np.zeros((2, 1))
+    return fit(
+        weights,
+        biases,
+        X,
+        Y,
+        activation="sigmoid",
+        lr=1e308,
+        epochs=5,
+        batch_size=None,
+        l2=0.0,
+        rng=np.random.default_rng(0),
+        on_epoch=on_epoch,
+    )
+
+
+def test_divergence_raises_at_the_1_based_epoch_whose_cost_is_not_finite():
+    heard = []
+    with pytest.raises(Diverged) as raised:
+        diverging_fit(on_epoch=lambda epoch, cost: heard.append((epoch, cost)))
+    assert raised.value.epoch == 2
+    assert np.isnan(raised.value.cost)
+    assert str(raised.value) == "cost became nan at epoch 2"
+    assert heard == [(1, pytest.approx(np.log(2.0), rel=1e-15))]  # epoch 1 was still finite
+
+
+def test_divergence_is_reported_by_diverged_alone_without_numpy_overflow_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow RuntimeWarning would escape instead
+        with pytest.raises(Diverged):
+            diverging_fit()
