@@ -242,3 +242,49 @@ def test_optuna_search_maximises_validation_accuracy(checkout):
     best = max(r["val_accuracy"] for r in records)
     assert f"Best value: {best}" in result.stdout + result.stderr
     assert {"model.hidden_sizes", "train.lr"} <= set(records[0]["overrides"])
+
+
+def test_sixteen_jobs_over_two_workers_all_arrive(checkout):
+    sweep(
+        checkout,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "model.hidden_sizes=[3],[4],[5],[6]",
+        "train.lr=0.2,0.4,0.6,0.8",
+        "tracking.experiment=many",
+    )
+    client = MlflowClient(tracking_uri=f"sqlite:///{checkout / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("many")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 16
+    assert all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_two_sweeps_started_together_on_a_new_store_both_complete(checkout):
+    sh(["python", "-m", "digitnet.stages.ingest", *TINY], checkout)
+    sh(["python", "-m", "digitnet.stages.preprocess", *TINY], checkout)
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "digitnet.train",
+                "-m",
+                *TINY,
+                "train.lr=0.3,0.6",
+                f"hydra.sweep.dir=sweep{i}",
+            ],
+            cwd=checkout,
+            env=tool_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    _, parents, children = store(checkout)
+    assert len(parents) == 2 and len(children) == 4
+    assert all(r.info.status == "FINISHED" for r in parents + children)

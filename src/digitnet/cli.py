@@ -1,13 +1,15 @@
 """What every entry point shares: composing the config and turning user errors into one line."""
 
+import signal
 import sys
+from contextlib import contextmanager
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from digitnet.config import conf_dir, to_config
-from digitnet.errors import ConfigError, DigitnetError
+from digitnet.errors import ConfigError, DigitnetError, Interrupted
 
 
 def load_config(overrides=()):
@@ -39,6 +41,34 @@ def fail(message):
     sys.exit(2)
 
 
+@contextmanager
+def reported():
+    """Turn user errors and interruptions into one line on stderr and an exit status.
+
+    SIGTERM is raised as `Interrupted` (a KeyboardInterrupt), so that it unwinds exactly like
+    Ctrl-C: MLflow runs end KILLED and atomic writes leave no half-written file.
+    """
+
+    def on_sigterm(signum, frame):
+        raise Interrupted()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    except DigitnetError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt as exc:
+        name = getattr(exc, "signal_name", "Ctrl-C")
+        print(
+            f"error: interrupted by {name}; no output was half-written, and the MLflow run, "
+            "if one was open, is marked KILLED",
+            file=sys.stderr,
+        )
+        sys.exit(getattr(exc, "exit_status", 130))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(work, argv=None):
     """Run `work(config)` for a DVC stage; user errors exit 2 with one line, no traceback.
 
@@ -46,7 +76,5 @@ def run(work, argv=None):
     settings without editing conf/.
     """
     argv = sys.argv[1:] if argv is None else argv
-    try:
+    with reported():
         work(load_config(argv))
-    except DigitnetError as exc:
-        fail(str(exc))

@@ -19,3 +19,10 @@ class ConfigError(DigitnetError):
 
 class TrainingError(DigitnetError):
     """Training cannot go on, for example because the cost diverged."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: runs end KILLED and nothing half-written is left."""
+
+    signal_name = "SIGTERM"
+    exit_status = 143  # 128 + SIGTERM

@@ -5,10 +5,12 @@ and figures to the same run. So everything goes through explicit run ids rather 
 process-global active run.
 """
 
+import fcntl
 import logging
 import os
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -27,25 +29,43 @@ def tracking_uri(configured=None, root=None):
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
-def _client(uri):
+_READY = set()  # stores this process has already opened under the lock
+
+
+def client(uri):
+    """An MlflowClient for `uri`; a SQLite store is created or upgraded under a file lock.
+
+    MLflow builds a new SQLite store's schema on first use. Processes that start on a new store
+    at the same moment race in that migration and can break it, so the first use in each process
+    waits for <store>.lock.
+    """
     from mlflow.tracking import MlflowClient
 
     # MLflow announces each schema step of a new SQLite store at INFO; it is not news to users.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
-    return MlflowClient(tracking_uri=uri)
+    if not uri.startswith("sqlite:///") or uri in _READY:
+        return MlflowClient(tracking_uri=uri)
+    store = Path(uri.removeprefix("sqlite:///"))
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{store}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        mlflow_client = MlflowClient(tracking_uri=uri)
+        mlflow_client.search_experiments(max_results=1)
+    _READY.add(uri)
+    return mlflow_client
 
 
-def experiment_id(client, name):
+def experiment_id(mlflow_client, name):
     """The id of experiment `name`, created if missing (tolerating a concurrent creator)."""
     from mlflow.exceptions import MlflowException
 
-    experiment = client.get_experiment_by_name(name)
+    experiment = mlflow_client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
     try:
-        return client.create_experiment(name)
+        return mlflow_client.create_experiment(name)
     except MlflowException:
-        return client.get_experiment_by_name(name).experiment_id
+        return mlflow_client.get_experiment_by_name(name).experiment_id
 
 
 def start_run(uri, experiment, run_name, params, tags, parent_run_id=None):
@@ -55,10 +75,11 @@ def start_run(uri, experiment, run_name, params, tags, parent_run_id=None):
     """
     from mlflow.entities import Param, RunTag
 
-    client = _client(uri)
+    mlflow_client = client(uri)
     nesting = {"mlflow.parentRunId": parent_run_id} if parent_run_id else {}
-    run = client.create_run(experiment_id(client, experiment), run_name=run_name, tags=nesting)
-    client.log_batch(
+    experiment = experiment_id(mlflow_client, experiment)
+    run = mlflow_client.create_run(experiment, run_name=run_name, tags=nesting)
+    mlflow_client.log_batch(
         run.info.run_id,
         params=[Param(k, str(v)) for k, v in params.items()],
         tags=[RunTag(k, str(v)) for k, v in tags.items()],
@@ -75,7 +96,7 @@ def log_history(uri, run_id, key, values):
 
     timestamp = int(time.time() * 1000)
     metrics = [Metric(key, float(v), timestamp, step) for step, v in enumerate(values, start=1)]
-    _client(uri).log_batch(run_id, metrics=metrics)
+    client(uri).log_batch(run_id, metrics=metrics)
 
 
 def log_metrics(uri, run_id, metrics):
@@ -84,28 +105,28 @@ def log_metrics(uri, run_id, metrics):
 
     timestamp = int(time.time() * 1000)
     batch = [Metric(k, float(v), timestamp, 0) for k, v in metrics.items()]
-    _client(uri).log_batch(run_id, metrics=batch)
+    client(uri).log_batch(run_id, metrics=batch)
 
 
 def log_artifacts(uri, run_id, paths, artifact_path=None):
-    client = _client(uri)
+    mlflow_client = client(uri)
     for path in paths:
-        client.log_artifact(run_id, str(path), artifact_path)
+        mlflow_client.log_artifact(run_id, str(path), artifact_path)
 
 
 def set_tags(uri, run_id, tags):
     from mlflow.entities import RunTag
 
-    _client(uri).log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+    client(uri).log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
 
 def find_run(uri, experiment, tag, value):
     """The id of the newest run in `experiment` tagged `tag` = `value`, or None."""
-    client = _client(uri)
-    found = client.get_experiment_by_name(experiment)
+    mlflow_client = client(uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
     if found is None:
         return None
-    runs = client.search_runs(
+    runs = mlflow_client.search_runs(
         [found.experiment_id],
         filter_string=f"tags.{tag} = '{value}'",
         order_by=["attributes.start_time DESC"],
@@ -114,9 +135,27 @@ def find_run(uri, experiment, tag, value):
     return runs[0].info.run_id if runs else None
 
 
+@contextmanager
+def ending(uri, run_id):
+    """End run `run_id` when the block ends: FINISHED if it completes, KILLED if it is
+    interrupted (Ctrl-C, SIGTERM), FAILED if it raises. Does nothing without a run."""
+    if run_id is None:
+        yield
+        return
+    try:
+        yield
+    except KeyboardInterrupt:
+        end_run(uri, run_id, "KILLED")
+        raise
+    except BaseException:
+        end_run(uri, run_id, "FAILED")
+        raise
+    end_run(uri, run_id, "FINISHED")
+
+
 def end_run(uri, run_id, status="FINISHED"):
     """Mark the run FINISHED, FAILED or KILLED."""
-    _client(uri).set_terminated(run_id, status)
+    client(uri).set_terminated(run_id, status)
 
 
 def git_commit(cwd=None):

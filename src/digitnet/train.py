@@ -17,7 +17,6 @@ from hydra.types import RunMode
 from digitnet import cli, sweep, tracking
 from digitnet.artifacts import load_json
 from digitnet.config import conf_dir, to_config
-from digitnet.errors import DigitnetError
 from digitnet.stages import ingest, preprocess
 from digitnet.stages.evaluate import evaluate
 from digitnet.stages.train import train
@@ -72,10 +71,8 @@ def main(cfg):
     hydra_config = HydraConfig.get()
     if hydra_config.mode == RunMode.MULTIRUN:
         return sweep.run_job(cfg, hydra_config)
-    try:
+    with cli.reported():
         report = run_experiment(to_config(cfg), hydra_config.runtime.output_dir)
-    except DigitnetError as exc:
-        cli.fail(str(exc))
     return report.get("val_accuracy", report["test_accuracy"])
 
 

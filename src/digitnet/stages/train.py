@@ -65,6 +65,35 @@ class _EpochBar:
         self.bar.close()
 
 
+def _fit(config, weights, biases, X, Y, rng):
+    """Run `fit` with a progress bar where one helps; (costs, seconds) or TrainingError."""
+    progress = epoch_bar(config.train.epochs)
+    started = time.perf_counter()
+    try:
+        costs = fit(
+            weights,
+            biases,
+            X,
+            Y,
+            activation=config.model.activation,
+            lr=config.train.lr,
+            epochs=config.train.epochs,
+            batch_size=config.train.batch_size,
+            l2=config.train.l2,
+            rng=rng,
+            on_epoch=progress.update if progress else None,
+        )
+    except Diverged as exc:
+        raise TrainingError(
+            f"training diverged: the cost became {exc.cost} at epoch {exc.epoch}; "
+            f"try a smaller learning rate than train.lr={config.train.lr}"
+        ) from None
+    finally:
+        if progress:
+            progress.close()
+    return costs, time.perf_counter() - started
+
+
 def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=None):
     """Fit a network as `config` says on <processed>/train.npz and write <model_dir>/.
 
@@ -95,52 +124,20 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
             parent_run_id=parent_run_id,
         )
 
-    progress = epoch_bar(config.train.epochs)
-    started = time.perf_counter()
-    try:
-        costs = fit(
-            weights,
-            biases,
-            X,
-            Y,
-            activation=config.model.activation,
-            lr=config.train.lr,
-            epochs=config.train.epochs,
-            batch_size=config.train.batch_size,
-            l2=config.train.l2,
-            rng=rng,
-            on_epoch=progress.update if progress else None,
+    with tracking.ending(uri, run_id):
+        costs, seconds = _fit(config, weights, biases, X, Y, rng)
+        network = Network(
+            weights, biases, config.model.activation, scaler["shift"], scaler["scale"]
         )
-    except Diverged as exc:
+        with atomic_dir(model_dir) as tmp:
+            save(tmp / "weights.npz", network)
+            rows = "".join(f"{e},{float(cost)!r}\n" for e, cost in enumerate(costs, start=1))
+            write_text(tmp / "cost.csv", "epoch,cost\n" + rows)
         if run_id:
-            tracking.end_run(uri, run_id, "FAILED")
-        raise TrainingError(
-            f"training diverged: the cost became {exc.cost} at epoch {exc.epoch}; "
-            f"try a smaller learning rate than train.lr={config.train.lr}"
-        ) from None
-    except KeyboardInterrupt:
-        if run_id:
-            tracking.end_run(uri, run_id, "KILLED")
-        raise
-    except Exception:
-        if run_id:
-            tracking.end_run(uri, run_id, "FAILED")
-        raise
-    finally:
-        if progress:
-            progress.close()
-    seconds = time.perf_counter() - started
-
-    network = Network(weights, biases, config.model.activation, scaler["shift"], scaler["scale"])
-    with atomic_dir(model_dir) as tmp:
-        save(tmp / "weights.npz", network)
-        rows = "".join(f"{epoch},{float(cost)!r}\n" for epoch, cost in enumerate(costs, start=1))
-        write_text(tmp / "cost.csv", "epoch,cost\n" + rows)
-    if run_id:
-        tracking.log_history(uri, run_id, "cost", costs)
-        tracking.log_metrics(uri, run_id, {"train_seconds": seconds})
-        tracking.set_tags(uri, run_id, {WEIGHTS_TAG: file_md5(Path(model_dir) / "weights.npz")})
-        tracking.end_run(uri, run_id, "FINISHED")
+            tracking.log_history(uri, run_id, "cost", costs)
+            tracking.log_metrics(uri, run_id, {"train_seconds": seconds})
+            weights_md5 = file_md5(Path(model_dir) / "weights.npz")
+            tracking.set_tags(uri, run_id, {WEIGHTS_TAG: weights_md5})
 
     sizes = "-".join(map(str, layer_sizes))
     batch = "full batch" if config.train.batch_size is None else f"batch {config.train.batch_size}"
