@@ -45,6 +45,8 @@ class SweepCallback(Callback):
         info = {"sweep_id": sweep_id(sweep_dir), "parent_run_id": None, "tracking_uri": None}
         if settings.tracking.enabled:
             uri = tracking.tracking_uri(settings.tracking.uri)
+            if stale := tracking.mark_stale(uri, settings.tracking.experiment):
+                print(f"sweep: marked {len(stale)} RUNNING run(s) left by dead processes KILLED")
             overrides = list(config.hydra.overrides.task)
             info["tracking_uri"] = uri
             info["parent_run_id"] = tracking.start_run(

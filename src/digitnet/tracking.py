@@ -8,6 +8,7 @@ process-global active run.
 import fcntl
 import logging
 import os
+import socket
 import subprocess
 import time
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ def tracking_uri(configured=None, root=None):
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+HOST_TAG, PID_TAG = "digitnet.host", "digitnet.pid"  # which process owns a RUNNING run
 _READY = set()  # stores this process has already opened under the lock
 
 
@@ -77,6 +79,7 @@ def start_run(uri, experiment, run_name, params, tags, parent_run_id=None):
 
     mlflow_client = client(uri)
     nesting = {"mlflow.parentRunId": parent_run_id} if parent_run_id else {}
+    nesting |= {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     experiment = experiment_id(mlflow_client, experiment)
     run = mlflow_client.create_run(experiment, run_name=run_name, tags=nesting)
     mlflow_client.log_batch(
@@ -151,6 +154,43 @@ def ending(uri, run_id):
         end_run(uri, run_id, "FAILED")
         raise
     end_run(uri, run_id, "FINISHED")
+
+
+def mark_stale(uri, experiment):
+    """End as KILLED every RUNNING run of `experiment` whose process on this host is gone.
+
+    A process killed outright (SIGKILL, a crash, a lost machine) cannot end its own run. Runs
+    owned by other hosts are left alone: from here there is no telling whether they still live.
+    Returns the ids of the runs marked.
+    """
+    mlflow_client = client(uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    host, marked = socket.gethostname(), []
+    running = mlflow_client.search_runs(
+        [found.experiment_id], "attributes.status = 'RUNNING'", max_results=10000
+    )
+    for run in running:
+        tags = run.data.tags
+        if tags.get(HOST_TAG) != host or _alive(int(tags.get(PID_TAG, "0"))):
+            continue
+        mlflow_client.set_tag(run.info.run_id, "digitnet.ended_by", "mark_stale")
+        mlflow_client.set_terminated(run.info.run_id, "KILLED")
+        marked.append(run.info.run_id)
+    return marked
+
+
+def _alive(pid):
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def end_run(uri, run_id, status="FINISHED"):
