@@ -99,3 +99,28 @@ def test_logs_get_one_line_per_stage_and_no_bar(checkout):
     )
     assert result.stdout.count("\n") == 1 and result.stdout.startswith("train: ")
     assert "epoch/s" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["train.foo=1"], "error: unknown setting 'train.foo' (the valid keys are in conf/)"),
+        (
+            ["-m", "train.foo=1,2"],
+            "error: unknown setting 'train.foo' (the valid keys are in conf/)",
+        ),
+        (["experiment=nope"], "error: no preset experiment=nope; choose one of tutorial"),
+        (["+sweep=nope"], "error: no preset sweep=nope; choose one of grid"),
+        (["train.epochs=0"], "error: setting train.epochs = 0 must be >= 1"),
+        (
+            ["model.activation=softplus"],
+            "error: setting model.activation = 'softplus' choose one of sigmoid, tanh, relu",
+        ),
+    ],
+)
+def test_the_app_refuses_bad_settings_in_one_line_before_any_work(checkout, arguments, message):
+    result = sh(
+        ["python", "-m", "digitnet.train", *arguments, "hydra.run.dir=run"], checkout, check=False
+    )
+    assert (result.returncode, result.stderr.strip()) == (2, message)
+    assert not (checkout / "artifacts").exists() and not (checkout / "mlflow.db").exists()

@@ -6,9 +6,10 @@ from contextlib import contextmanager
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from digitnet.config import conf_dir, to_config
+from digitnet.config import Config, conf_dir, to_config
 from digitnet.errors import ConfigError, DigitnetError, Interrupted
 
 
@@ -33,6 +34,40 @@ def _first_lines(exc):
         options = [line.strip() for line in lines if line.startswith("\t") and "=" not in line]
         return f"{first}; choose one of {', '.join(options)}"
     return first
+
+
+GROUPS = ("data", "model", "train", "tracking", "paths", "experiment", "hparams_search", "sweep")
+
+
+def check_overrides(argv):
+    """Refuse unknown keys and unknown presets on a Hydra app's command line, as one line.
+
+    Hydra would refuse them too, but in its own words over several lines; this runs first so
+    that the app fails like the DVC stages do. Values are checked per job, by the schema.
+    """
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    arguments, _ = get_args_parser().parse_known_args(argv)
+    try:
+        overrides = OverridesParser.create().parse_overrides(arguments.overrides)
+    except HydraException as exc:
+        raise ConfigError(_first_lines(exc)) from None
+    schema = OmegaConf.structured(Config)
+    for override in overrides:
+        key = override.key_or_group
+        if key.startswith("hydra") or override.is_delete():
+            continue
+        if key in GROUPS:
+            value = override.value()
+            options = sorted(p.stem for p in (conf_dir() / key).glob("*.yaml"))
+            if isinstance(value, str) and value not in options:
+                raise ConfigError(f"no preset {key}={value}; choose one of {', '.join(options)}")
+        elif OmegaConf.select(schema, key, default=_MISSING) is _MISSING:
+            raise ConfigError(f"unknown setting '{key}' (the valid keys are in conf/)")
+
+
+_MISSING = object()
 
 
 def fail(message):

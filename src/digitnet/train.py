@@ -8,6 +8,7 @@ missing) and writes its model and evaluation into Hydra's run directory (outputs
 leaving the pipeline's own outputs alone.
 """
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -66,7 +67,7 @@ def run_experiment(config, out_dir, name=None, parent_run_id=None, tags=None):
 
 
 @hydra.main(version_base=None, config_path=str(conf_dir()), config_name="config")
-def main(cfg):
+def app(cfg):
     """Hydra entry point; returns the validation accuracy, the objective for sweepers."""
     hydra_config = HydraConfig.get()
     if hydra_config.mode == RunMode.MULTIRUN:
@@ -74,6 +75,13 @@ def main(cfg):
     with cli.reported():
         report = run_experiment(to_config(cfg), hydra_config.runtime.output_dir)
     return report.get("val_accuracy", report["test_accuracy"])
+
+
+def main():
+    """`python -m digitnet.train` and `digitnet-train`: check the command line, then run."""
+    with cli.reported():
+        cli.check_overrides(sys.argv[1:])
+    app()
 
 
 if __name__ == "__main__":
