@@ -207,3 +207,21 @@ def test_diverging_training_fails_the_run_and_writes_no_model(workspace, capsys)
 def test_run_name_lists_the_settings_that_differ_from_the_defaults():
     assert train.run_name(load_config()) == "defaults"
     assert train.run_name(load_config(["train.lr=0.3", "seed=1"])) == "seed=1,train.lr=0.3"
+
+
+def test_same_settings_and_seed_give_identical_weights_and_metrics(
+    tmp_path, tiny_workbook, monkeypatch
+):
+    def outcome(directory, *overrides):
+        directory.mkdir()
+        monkeypatch.chdir(directory)
+        config, _ = run_pipeline(directory, tiny_workbook, ["tracking.enabled=false", *overrides])
+        return (
+            (directory / config.paths.model / "weights.npz").read_bytes(),
+            (directory / config.paths.eval / "metrics.json").read_text(),
+        )
+
+    first, again = outcome(tmp_path / "a"), outcome(tmp_path / "b")
+    other_seed = outcome(tmp_path / "c", "seed=1")
+    assert first == again
+    assert first[0] != other_seed[0]
