@@ -2,6 +2,7 @@
 
 import datetime
 import math
+import struct
 import tempfile
 import zipfile
 
@@ -10,7 +11,7 @@ import pytest
 import xlsxwriter
 
 from digitnet.errors import WorkbookError
-from digitnet.workbook import cell_name, read_workbook, write_workbook
+from digitnet.workbook import MAX_MEMBERS, MB, cell_name, read_workbook, write_workbook
 
 BOOK = "digits.xlsx"
 X_GOOD = [[0.0, 0.5, 1.0], [0.25, 0.0, 0.75], [1.0, 1.0, 0.0]]
@@ -66,6 +67,83 @@ def make_csv(path):
         f.write("0,0.5,1\n0.25,0,0.75\n")
 
 
+def make_empty(path):
+    open(path, "wb").close()
+
+
+def make_ole2(path):
+    """The 8-byte signature of an OLE2 compound file, as a password-protected .xlsx starts."""
+    with open(path, "wb") as f:
+        f.write(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+
+
+def rewrite(path, member, edit, source=None):
+    """A copy of the workbook `source` (by default the good one) with `member` edited as text."""
+    if source is None:
+        good_bytes()
+        source = "good.xlsx"
+    with (
+        zipfile.ZipFile(source) as original,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for name in original.namelist():
+            data = original.read(name)
+            target.writestr(name, edit(data.decode()) if name == member else data)
+
+
+# Billion laughs: lol9 stands for 10^9 "lol"s, 3 GB of text if a parser expanded it.
+LAUGHS = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
+DTD = f'?>\n<!DOCTYPE r [<!ENTITY lol0 "lol">{LAUGHS}]>\n'
+
+
+def make_entity_bomb(member):
+    """The laughs declared in `member` and used in its text (cell A1 of X is the shared
+    string "lol", so the workbook has an xl/sharedStrings.xml)."""
+
+    def laughs(xml):
+        return xml.replace("?>\n", DTD, 1).replace(">lol<", ">&lol9;<")
+
+    def make(path):
+        write_raw("base.xlsx", {"X": with_cell(X_GOOD, 0, 0, "lol"), "y": Y_GOOD})
+        rewrite(path, member, laughs, source="base.xlsx")
+
+    return make
+
+
+def make_doctype(path):
+    rewrite(path, "xl/worksheets/sheet1.xml", lambda xml: xml.replace("?>\n", "?>\n<!DOCTYPE r>"))
+
+
+def make_tight_member(path):
+    """Sheet X padded with 2 MB of spaces, which deflate packs about 1000 fold."""
+    rewrite(
+        path,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace("<sheetData>", " " * 2 * MB + "<sheetData>"),
+    )
+
+
+def make_many_members(path):
+    good_bytes()
+    with zipfile.ZipFile("good.xlsx") as source, zipfile.ZipFile(path, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, source.read(name))
+        for i in range(MAX_MEMBERS + 1):
+            target.writestr(f"docProps/custom{i}.bin", b"")
+
+
+def make_damaged_member(path):
+    """The good workbook with the packed bytes of its first member overwritten: a deflate block
+    of type 3, which does not exist."""
+    data = bytearray(good_bytes())
+    with zipfile.ZipFile("good.xlsx") as archive:
+        info = archive.infolist()[0]
+    start = info.header_offset + 30 + len(info.filename)  # no extra field in XlsxWriter's zips
+    data[start : start + info.compress_size] = b"\xff" * info.compress_size
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 def make_other_zip(path):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("notes.txt", "not a workbook")
@@ -104,8 +182,9 @@ BAD_WORKBOOKS = [
     (
         "csv renamed to xlsx",
         make_csv,
-        "digits.xlsx is not an Excel .xlsx workbook (invalid Zip archive: Could not find EOCD)",
+        "digits.xlsx is not an Excel .xlsx workbook (not a zip archive)",
     ),
+    ("empty file", make_empty, "digits.xlsx is not an Excel .xlsx workbook (not a zip archive)"),
     (
         "zip of something else",
         make_other_zip,
@@ -114,7 +193,49 @@ BAD_WORKBOOKS = [
     (
         "truncated file",
         make_truncated,
-        "digits.xlsx is not an Excel .xlsx workbook (invalid Zip archive: Could not find EOCD)",
+        "digits.xlsx is not an Excel .xlsx workbook (not a zip archive)",
+    ),
+    (
+        "encrypted workbook",
+        make_ole2,
+        "digits.xlsx is encrypted or an old .xls file (an OLE2 container, not an .xlsx zip); "
+        "save it unencrypted as .xlsx",
+    ),
+    (
+        "entity declarations in the shared strings",
+        make_entity_bomb("xl/sharedStrings.xml"),
+        "digits.xlsx: xl/sharedStrings.xml declares XML entities (<!ENTITY ...>), which "
+        "workbooks never need; refusing it as a possible XML bomb",
+    ),
+    (
+        "entity declarations in the workbook part",
+        make_entity_bomb("xl/workbook.xml"),
+        "digits.xlsx: xl/workbook.xml declares XML entities (<!ENTITY ...>), which "
+        "workbooks never need; refusing it as a possible XML bomb",
+    ),
+    (
+        "document type without entities",
+        make_doctype,
+        "digits.xlsx: xl/worksheets/sheet1.xml declares a document type (<!DOCTYPE ...>), "
+        "which workbooks never need; refusing it as a possible XML bomb",
+    ),
+    (
+        "member packed a thousand fold",
+        make_tight_member,
+        "digits.xlsx: xl/worksheets/sheet1.xml would unpack to 2.0 MB from 2.4 KB, over 100 "
+        "times its packed size (sheets pack 5 to 15 fold); refusing it as a possible zip bomb",
+    ),
+    (
+        "thousands of members",
+        make_many_members,
+        "digits.xlsx: its zip directory lists 10011 files in 673.4 KB, over the limits of 10000 "
+        "files and 10.0 MB (a workbook has a few dozen); refusing it as a possible zip bomb",
+    ),
+    (
+        "damaged member",
+        make_damaged_member,
+        "digits.xlsx is not an Excel .xlsx workbook "
+        "(Error -3 while decompressing data: invalid block type)",
     ),
     (
         "damaged sheet",
@@ -238,6 +359,11 @@ BAD_WORKBOOKS = [
         f"digits.xlsx: sheet y, cell A3 holds 11; {LABELS_1_10}",
     ),
     (
+        "a single class",
+        sheets(y=[[3], [3], [3]]),
+        "digits.xlsx: sheet y holds only label 3; at least two classes are needed to learn",
+    ),
+    (
         "infinite label",
         sheets(y=with_cell(Y_GOOD, 0, 0, math.inf)),
         "digits.xlsx: sheet y, cell A1 holds inf; every cell of y must be a finite number",
@@ -322,7 +448,7 @@ def test_write_then_read_gives_back_x_and_y_exactly():
 
 
 def test_write_workbook_keeps_16_significant_digits_as_excel_does():
-    write_workbook(BOOK, [[0.1 + 0.2]], [1])
+    write_workbook(BOOK, [[0.1 + 0.2], [0.0]], [1, 2])
     X, _ = read_workbook(BOOK)
     assert X[0, 0] == 0.3
 
@@ -383,3 +509,37 @@ def test_write_workbook_refuses_arrays_that_are_not_a_dataset(X, y, message):
     with pytest.raises(ValueError) as caught:
         write_workbook(BOOK, X, y)
     assert str(caught.value) == message
+
+
+def test_read_workbook_refuses_a_file_over_max_file_mb():
+    write_raw(BOOK, {"X": X_GOOD, "y": Y_GOOD})  # 5.3 KB
+    with pytest.raises(WorkbookError) as caught:
+        read_workbook(BOOK, max_file_mb=0.004)
+    assert str(caught.value) == (
+        "digits.xlsx is 5.3 KB, over the limit of 4.1 KB (data.max_file_mb); "
+        "raise the limit if the workbook is genuine"
+    )
+
+
+def test_read_workbook_refuses_a_workbook_unpacking_over_max_unpacked_mb():
+    write_raw(BOOK, {"X": X_GOOD, "y": Y_GOOD})  # 13.3 KB unpacked
+    with pytest.raises(WorkbookError) as caught:
+        read_workbook(BOOK, max_unpacked_mb=0.01)
+    assert str(caught.value) == (
+        "digits.xlsx: the workbook would unpack to 13.3 KB, over the limit of 10.2 KB "
+        "(data.max_unpacked_mb); refusing it as a possible zip bomb "
+        "(raise the limit if the workbook is genuine)"
+    )
+
+
+def test_read_workbook_counts_members_from_a_zip64_end_record(tmp_path, monkeypatch):
+    """Writers that always use ZIP64 put 0xFFFF in the classic end record's counts."""
+    good_bytes()
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)  # makes zipfile add ZIP64 records
+    rewrite(BOOK, None, None, source="good.xlsx")
+    data = bytearray((tmp_path / BOOK).read_bytes())
+    assert b"PK\x06\x06" in data
+    struct.pack_into("<HHI", data, data.rfind(b"PK\x05\x06") + 8, 0xFFFF, 0xFFFF, 0xFFFFFFFF)
+    (tmp_path / BOOK).write_bytes(data)
+    X, y = read_workbook(BOOK)
+    np.testing.assert_array_equal(y, [10, 1, 9])
