@@ -41,6 +41,7 @@ def test_tutorial_preset_sets_the_tutorials_training():
             "setting 'train.epochs': Value 'abc' of type 'str' could not be converted to Integer",
         ),
         (["train.lr=0"], "setting train.lr = 0.0 must be > 0"),
+        (["data.max_unpacked_mb=0"], "setting data.max_unpacked_mb = 0.0 must be > 0"),
         (["train.lr=-1"], "setting train.lr = -1.0 must be > 0"),
         (["train.epochs=0"], "setting train.epochs = 0 must be >= 1"),
         (["train.l2=-0.1"], "setting train.l2 = -0.1 must be >= 0"),

@@ -225,3 +225,13 @@ def test_same_settings_and_seed_give_identical_weights_and_metrics(
     other_seed = outcome(tmp_path / "c", "seed=1")
     assert first == again
     assert first[0] != other_seed[0]
+
+
+def test_ingest_takes_its_size_limits_from_the_settings(workspace, capsys):
+    tmp_path, workbook = workspace
+    with pytest.raises(SystemExit) as exited:
+        ingest.main([f"data.workbook={workbook}", "data.max_file_mb=0.001"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {workbook} is ") and "(data.max_file_mb)" in err
+    assert not (tmp_path / "artifacts").exists()

@@ -26,6 +26,8 @@ class DataConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     scaling: str = "none"
+    max_file_mb: float = 200.0
+    max_unpacked_mb: float = 1024.0
 
 
 @dataclass
@@ -136,6 +138,13 @@ def validate(config):
             f"choose one of {', '.join(SCALINGS)}",
         ),
         (config.data.n_classes >= 2, "data.n_classes", config.data.n_classes, "must be >= 2"),
+        (config.data.max_file_mb > 0, "data.max_file_mb", config.data.max_file_mb, "must be > 0"),
+        (
+            config.data.max_unpacked_mb > 0,
+            "data.max_unpacked_mb",
+            config.data.max_unpacked_mb,
+            "must be > 0",
+        ),
         (
             0 <= config.data.val_fraction < 1 and 0 < config.data.test_fraction < 1,
             "data.val_fraction/test_fraction",
