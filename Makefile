@@ -47,9 +47,10 @@ repro: install ## rerun what changed in the pipeline
 test: install-dev ## run the test suite in .venv
 	$(BIN)/python -m pytest
 
-bench: sample ## measure the pipeline's wall time (docs/benchmarks.md)
+bench: sample ## measure pipeline, sweep and hostile-file figures (docs/benchmarks.md)
 	$(BIN)/python benchmarks/repro.py
 	$(BIN)/python benchmarks/sweep.py
+	$(BIN)/python benchmarks/hostile.py
 
 lint: install-dev ## ruff: lint and format check
 	$(BIN)/ruff check src tests benchmarks
