@@ -82,12 +82,18 @@ def start_training(checkout, *extra, exclude=()):
     return process, run_id
 
 
-def test_runs_left_running_by_a_killed_process_are_marked_killed(checkout):
+def run_of_a_killed_process(checkout):
+    """Prepare the arrays, start a training, kill -9 it; the id of the run it left RUNNING."""
     sh(["python", "-m", "digitnet.stages.ingest"], checkout)
     sh(["python", "-m", "digitnet.stages.preprocess", *TINY], checkout)
-    killed, dead_run = start_training(checkout)
+    killed, run_id = start_training(checkout)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
+    return run_id
+
+
+def test_runs_left_running_by_a_killed_process_are_marked_killed(checkout):
+    dead_run = run_of_a_killed_process(checkout)
     alive, live_run = start_training(checkout, "paths.model=artifacts/other", exclude={dead_run})
     try:
         result = sh(["python", "-m", "digitnet.stale"], checkout)
@@ -103,11 +109,7 @@ def test_runs_left_running_by_a_killed_process_are_marked_killed(checkout):
 
 
 def test_a_sweep_first_marks_its_experiments_stale_runs_killed(checkout):
-    sh(["python", "-m", "digitnet.stages.ingest"], checkout)
-    sh(["python", "-m", "digitnet.stages.preprocess", *TINY], checkout)
-    killed, dead_run = start_training(checkout)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    dead_run = run_of_a_killed_process(checkout)
     result = sh(
         ["python", "-m", "digitnet.train", "-m", *TINY, "train.epochs=2", "hydra.sweep.dir=sweep"],
         checkout,
