@@ -44,7 +44,8 @@ run: sample ## set up, then run the whole pipeline (dvc repro)
 repro: install ## rerun what changed in the pipeline
 	$(BIN)/dvc repro
 
-test: install-dev ## run the test suite in .venv
+test: install-dev ## lint, then run the test suite in .venv
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
 
 bench: sample ## measure pipeline, sweep and hostile-file figures (docs/benchmarks.md)
