@@ -55,7 +55,12 @@ def test_tutorial_preset_sets_the_tutorials_training():
         ),
         (
             ["model.activation=softplus"],
-            "setting model.activation = 'softplus' choose one of sigmoid, tanh, relu",
+            "setting model.activation = 'softplus' choose one of sigmoid, tanh, relu, leaky_relu",
+        ),
+        (["model.output=tanh"], "setting model.output = 'tanh' choose one of sigmoid, softmax"),
+        (
+            ["model.init=zeros"],
+            "setting model.init = 'zeros' choose one of glorot_uniform, glorot_normal, he",
         ),
         (
             ["data.scaling=zscore"],

@@ -8,12 +8,12 @@ from digitnet import nn
 LN3 = np.log(3.0)  # sigmoid(ln 3) = 3/4, sigmoid(-ln 3) = 1/4, sigmoid(0) = 1/2
 
 
-def numeric_gradients(X, Y, weights, biases, activation, l2, h=1e-6):
+def numeric_gradients(X, Y, weights, biases, activation, l2, output="sigmoid", h=1e-6):
     """Central differences (J(p + h) - J(p - h)) / 2h of the cost for every weight and bias."""
 
     def cost():
-        H = nn.forward(X, weights, biases, activation)[-1]
-        return nn.cost(H, Y, weights, l2)
+        H = nn.forward(X, weights, biases, activation, output)[-1]
+        return nn.cost(H, Y, weights, l2, output)
 
     def differentiate(params):
         grads = []
@@ -55,11 +55,11 @@ def gradient_check_problem(activation):
     return X, Y, weights, biases
 
 
-def gradient_errors(activation, l2):
+def gradient_errors(activation, l2, output="sigmoid"):
     X, Y, weights, biases = gradient_check_problem(activation)
-    activations = nn.forward(X, weights, biases, activation)
+    activations = nn.forward(X, weights, biases, activation, output)
     grads_W, grads_b = nn.backward(activations, Y, weights, activation, l2)
-    numeric_W, numeric_b = numeric_gradients(X, Y, weights, biases, activation, l2)
+    numeric_W, numeric_b = numeric_gradients(X, Y, weights, biases, activation, l2, output)
     for analytic in grads_W + grads_b:  # a check of all-zero gradients would prove nothing
         assert np.linalg.norm(analytic) > 1e-3
     return [
@@ -68,10 +68,11 @@ def gradient_errors(activation, l2):
     ]
 
 
+@pytest.mark.parametrize("output", list(nn.OUTPUTS))
 @pytest.mark.parametrize("l2", [0.0, 0.7])
 @pytest.mark.parametrize("activation", list(nn.ACTIVATIONS))
-def test_backward_matches_central_differences_of_the_cost(activation, l2):
-    errors = gradient_errors(activation, l2)
+def test_backward_matches_central_differences_of_the_cost(activation, l2, output):
+    errors = gradient_errors(activation, l2, output)
     assert len(errors) == 6  # W1, W2, W3, b1, b2, b3
     assert max(errors) < 1e-7
 
@@ -276,10 +277,54 @@ def test_predict_takes_the_argmax_even_when_every_output_is_below_one_half():
 
 
 def test_check_activation_returns_a_known_name():
-    assert [nn.check_activation(name) for name in nn.ACTIVATIONS] == ["sigmoid", "tanh", "relu"]
+    assert [nn.check_activation(name) for name in nn.ACTIVATIONS] == [
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+    ]
 
 
 def test_check_activation_rejects_an_unknown_name_listing_the_valid_ones():
     with pytest.raises(ValueError) as raised:
         nn.check_activation("foo")
-    assert str(raised.value) == "unknown activation 'foo'; choose one of sigmoid, tanh, relu"
+    assert (
+        str(raised.value)
+        == "unknown activation 'foo'; choose one of sigmoid, tanh, relu, leaky_relu"
+    )
+
+
+def test_softmax_rows_are_probabilities_even_for_huge_scores():
+    z = np.array([[1000.0, 999.0, -1000.0], [0.0, 0.0, 0.0]])
+    h = nn.softmax(z)
+    assert h.sum(axis=1) == pytest.approx(np.ones(2))
+    assert h[0] == pytest.approx(np.array([1 / (1 + np.exp(-1)), 1 / (1 + np.e), 0.0]))
+    assert h[1] == pytest.approx(np.full(3, 1 / 3))
+
+
+def test_softmax_cost_is_the_categorical_cross_entropy():
+    H = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    Y = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    expected = -(np.log(0.7) + np.log(0.8)) / 2
+    assert nn.cost(H, Y, [], output="softmax") == pytest.approx(expected)
+
+
+def test_leaky_relu_keeps_a_small_slope_below_zero():
+    z = np.array([-2.0, 0.5])
+    assert nn.leaky_relu(z).tolist() == [-0.02, 0.5]
+    assert nn.DERIVATIVES["leaky_relu"](nn.leaky_relu(z)).tolist() == [0.01, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("init", "expected_std"),
+    [
+        ("glorot_uniform", np.sqrt(6 / 500) / np.sqrt(3)),  # uniform ±a has std a/√3
+        ("glorot_normal", np.sqrt(2 / 500)),
+        ("he", np.sqrt(2 / 400)),
+    ],
+)
+def test_each_init_scheme_draws_weights_at_its_own_scale(init, expected_std):
+    weights, biases = nn.init_params([400, 100, 10], np.random.default_rng(0), init=init)
+    assert weights[0].std() == pytest.approx(expected_std, rel=0.02)
+    assert abs(weights[0].mean()) < 0.01 * expected_std * 10
+    assert not biases[0].any()

@@ -114,7 +114,8 @@ def test_logs_get_one_line_per_stage_and_no_bar(checkout):
         (["train.epochs=0"], "error: setting train.epochs = 0 must be >= 1"),
         (
             ["model.activation=softplus"],
-            "error: setting model.activation = 'softplus' choose one of sigmoid, tanh, relu",
+            "error: setting model.activation = 'softplus' choose one of sigmoid, tanh, relu, "
+            "leaky_relu",
         ),
     ],
 )

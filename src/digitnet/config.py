@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from digitnet.errors import ConfigError
-from digitnet.nn import ACTIVATIONS
+from digitnet.nn import ACTIVATIONS, INITS, OUTPUTS
 from digitnet.preprocess import SCALINGS
 
 
@@ -34,6 +34,8 @@ class DataConfig:
 class ModelConfig:
     hidden_sizes: list[int] = field(default_factory=lambda: [25])
     activation: str = "sigmoid"
+    output: str = "sigmoid"
+    init: str = "glorot_uniform"
 
 
 @dataclass
@@ -130,6 +132,18 @@ def validate(config):
             "model.activation",
             config.model.activation,
             f"choose one of {', '.join(ACTIVATIONS)}",
+        ),
+        (
+            config.model.output in OUTPUTS,
+            "model.output",
+            config.model.output,
+            f"choose one of {', '.join(OUTPUTS)}",
+        ),
+        (
+            config.model.init in INITS,
+            "model.init",
+            config.model.init,
+            f"choose one of {', '.join(INITS)}",
         ),
         (
             config.data.scaling in SCALINGS,

@@ -14,7 +14,21 @@ class Diverged(Exception):
         self.cost = cost
 
 
-def fit(weights, biases, X, Y, *, activation, lr, epochs, batch_size, l2, rng, on_epoch=None):
+def fit(
+    weights,
+    biases,
+    X,
+    Y,
+    *,
+    activation,
+    lr,
+    epochs,
+    batch_size,
+    l2,
+    rng,
+    on_epoch=None,
+    output="sigmoid",
+):
     """Train in place with `W -= lr * grad`; return the cost of every epoch, shape (epochs,).
 
     `batch_size=None` is full-batch gradient descent. Otherwise each epoch visits the examples in
@@ -30,8 +44,8 @@ def fit(weights, biases, X, Y, *, activation, lr, epochs, batch_size, l2, rng, o
         for epoch in range(epochs):
             total = 0.0
             for X_batch, Y_batch in _batches(X, Y, batch_size, rng):
-                activations = nn.forward(X_batch, weights, biases, activation)
-                total += nn.cost(activations[-1], Y_batch, weights, l2) * len(X_batch)
+                activations = nn.forward(X_batch, weights, biases, activation, output)
+                total += nn.cost(activations[-1], Y_batch, weights, l2, output) * len(X_batch)
                 grads_W, grads_b = nn.backward(activations, Y_batch, weights, activation, l2)
                 for W, b, gW, gb in zip(weights, biases, grads_W, grads_b, strict=True):
                     W -= lr * gW

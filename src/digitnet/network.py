@@ -19,6 +19,7 @@ class Network:
     activation: str
     shift: np.ndarray  # input scaling: (X - shift) / scale
     scale: np.ndarray
+    output: str = "sigmoid"  # output layer: sigmoid per class, or softmax
 
     @property
     def layer_sizes(self):
@@ -27,7 +28,7 @@ class Network:
     def predict_proba(self, X):
         """Output scores, shape (n_samples, n_classes), for raw (unscaled) pixels X."""
         return nn.predict_proba(
-            (X - self.shift) / self.scale, self.weights, self.biases, self.activation
+            (X - self.shift) / self.scale, self.weights, self.biases, self.activation, self.output
         )
 
     def predict(self, X):
@@ -40,6 +41,7 @@ def save(path, network):
     save_npz(
         path,
         activation=np.array(network.activation),
+        output=np.array(network.output),
         shift=network.shift,
         scale=network.scale,
         **arrays,
@@ -55,4 +57,5 @@ def load(path):
         activation=str(arrays["activation"]),
         shift=arrays["shift"],
         scale=arrays["scale"],
+        output=str(arrays.get("output", "sigmoid")),  # files from before softmax existed
     )

@@ -2,10 +2,11 @@
 
 Conventions, stated once: one example per row. Layer l maps its input A of shape
 (n_samples, fan_in) to Z = A @ W + b, with W of shape (fan_in, fan_out) and b of shape (fan_out,).
-Every layer has a bias; L2 regularisation penalises weights, never biases. The output layer is a
-sigmoid per class, and the cost is the cross-entropy summed over classes and averaged over
-examples (Andrew Ng's exercise 4). Each derivative takes the activation's *output* a = f(z), so
-the forward pass keeps only the activations.
+Every layer has a bias; L2 regularisation penalises weights, never biases. The output layer is
+either a sigmoid per class with the cross-entropy summed over classes (Andrew Ng's exercise 4),
+or a softmax with the categorical cross-entropy; either cost is averaged over the examples. Each
+derivative takes the activation's *output* a = f(z), so the forward pass keeps only the
+activations.
 
 Nothing here reads files, prints or knows about configuration: arrays in, arrays out.
 """
@@ -27,14 +28,30 @@ def relu(z):
     return np.maximum(z, 0.0)
 
 
-ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "relu": relu}
+LEAK = 0.01  # slope of leaky_relu below zero
 
-# f'(z) written in terms of a = f(z).
+
+def leaky_relu(z):
+    return np.where(z > 0, z, LEAK * z)
+
+
+def softmax(z):
+    """Row-wise softmax; the row maximum is subtracted first so that exp never overflows."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "relu": relu, "leaky_relu": leaky_relu}
+
+# f'(z) written in terms of a = f(z). For leaky_relu, a has the sign of z.
 DERIVATIVES = {
     "sigmoid": lambda a: a * (1.0 - a),
     "tanh": lambda a: 1.0 - a**2,
     "relu": lambda a: (a > 0).astype(a.dtype),
+    "leaky_relu": lambda a: np.where(a > 0, 1.0, LEAK).astype(a.dtype),
 }
+
+OUTPUTS = {"sigmoid": sigmoid, "softmax": softmax}
 
 
 def check_activation(name):
@@ -44,52 +61,77 @@ def check_activation(name):
     return name
 
 
-def init_params(layer_sizes, rng, dtype=np.float64):
-    """Weights uniform in ±sqrt(6 / (fan_in + fan_out)) (Glorot), biases zero.
+def _glorot_uniform(fan_in, fan_out, rng):
+    limit = np.sqrt(6.0 / (fan_in + fan_out))  # what the tutorial's 6**1/2 meant
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
 
-    `layer_sizes` runs from input to output, e.g. (400, 25, 10). Returns (weights, biases), two
-    lists with one array per layer.
+
+def _glorot_normal(fan_in, fan_out, rng):
+    return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=(fan_in, fan_out))
+
+
+def _he(fan_in, fan_out, rng):
+    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+
+
+# Glorot keeps the variance of sigmoid/tanh layers steady; He is made for (leaky) ReLU.
+INITS = {"glorot_uniform": _glorot_uniform, "glorot_normal": _glorot_normal, "he": _he}
+
+
+def init_params(layer_sizes, rng, dtype=np.float64, init="glorot_uniform"):
+    """Weights drawn by scheme `init`, biases zero.
+
+    `layer_sizes` runs from input to output, e.g. (400, 25, 10). The default draws uniformly in
+    ±sqrt(6 / (fan_in + fan_out)). Returns (weights, biases), two lists with one array per layer.
     """
+    draw = INITS[init]
     weights, biases = [], []
     for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=True):
-        limit = np.sqrt(6.0 / (fan_in + fan_out))
-        weights.append(rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype))
+        weights.append(draw(fan_in, fan_out, rng).astype(dtype))
         biases.append(np.zeros(fan_out, dtype=dtype))
     return weights, biases
 
 
-def forward(X, weights, biases, activation="sigmoid"):
+def forward(X, weights, biases, activation="sigmoid", output="sigmoid"):
     """Activations of every layer: [X, A_1, ..., H], H of shape (n_samples, n_classes)."""
-    f = ACTIVATIONS[activation]
+    f, g = ACTIVATIONS[activation], OUTPUTS[output]
     activations = [X]
     for layer, (W, b) in enumerate(zip(weights, biases, strict=True)):
         Z = activations[-1] @ W + b  # (n_samples, fan_out)
         is_output = layer == len(weights) - 1
-        activations.append(sigmoid(Z) if is_output else f(Z))
+        activations.append(g(Z) if is_output else f(Z))
     return activations
 
 
-def cost(H, Y, weights, l2=0.0):
-    """Cross-entropy summed over classes, averaged over the m examples, plus λ/2m·ΣW².
+def cost(H, Y, weights, l2=0.0, output="sigmoid"):
+    """Cross-entropy averaged over the m examples, plus λ/2m·ΣW².
 
-    H and Y have shape (m, n_classes). Logs are clipped at the dtype's eps instead of nudging
-    the sigmoid, so a confident right answer costs ~0 and a confident wrong one a large but
-    finite amount.
+    For sigmoid outputs, the binary cross-entropy summed over classes (every output is its own
+    yes/no); for softmax, the categorical one, -Σ y·log h. H and Y have shape (m, n_classes).
+    Logs are clipped at the dtype's eps instead of nudging the outputs, so a confident right
+    answer costs ~0 and a confident wrong one a large but finite amount.
     """
     m = Y.shape[0]
     eps = np.finfo(H.dtype).eps
     H = np.clip(H, eps, 1.0 - eps)
-    data_cost = -np.sum(Y * np.log(H) + (1.0 - Y) * np.log1p(-H)) / m
+    if output == "softmax":
+        data_cost = -np.sum(Y * np.log(H)) / m
+    else:
+        data_cost = -np.sum(Y * np.log(H) + (1.0 - Y) * np.log1p(-H)) / m
     penalty = 0.5 * l2 / m * sum(np.sum(W * W) for W in weights)
     return float(data_cost + penalty)
 
 
 def backward(activations, Y, weights, activation="sigmoid", l2=0.0):
-    """Gradients of `cost` with respect to every W and b: (grads_W, grads_b), shaped like them."""
+    """Gradients of `cost` with respect to every W and b: (grads_W, grads_b), shaped like them.
+
+    The same for both outputs: see the comment on delta.
+    """
     m = Y.shape[0]
     derivative = DERIVATIVES[activation]
-    # For sigmoid outputs with cross-entropy, dJ/dZ_out is exactly (H - Y) / m: the sigmoid's
-    # derivative cancels against the log's, so no clipping or a(1-a) factor appears here.
+    # dJ/dZ_out is exactly (H - Y) / m for a sigmoid output with the binary cross-entropy and
+    # for a softmax output with the categorical one: the output's derivative cancels against the
+    # log's, so no clipping or a(1-a) factor appears here.
     delta = (activations[-1] - Y) / m
     grads_W, grads_b = [None] * len(weights), [None] * len(weights)
     for layer in range(len(weights) - 1, -1, -1):
@@ -100,11 +142,11 @@ def backward(activations, Y, weights, activation="sigmoid", l2=0.0):
     return grads_W, grads_b
 
 
-def predict_proba(X, weights, biases, activation="sigmoid"):
+def predict_proba(X, weights, biases, activation="sigmoid", output="sigmoid"):
     """Output-layer activations, one row of class scores per example."""
-    return forward(X, weights, biases, activation)[-1]
+    return forward(X, weights, biases, activation, output)[-1]
 
 
-def predict(X, weights, biases, activation="sigmoid"):
+def predict(X, weights, biases, activation="sigmoid", output="sigmoid"):
     """The class with the highest output for each example: argmax, never a 0.5 threshold."""
-    return np.argmax(predict_proba(X, weights, biases, activation), axis=1)
+    return np.argmax(predict_proba(X, weights, biases, activation, output), axis=1)

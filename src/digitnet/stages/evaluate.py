@@ -28,7 +28,9 @@ def evaluate(*, processed, model_dir, out, tracking_uri=None, run_id=None):
         data = load_npz(processed / f"{split}.npz")
         if len(data["classes"]) == 0:
             continue
-        predicted = nn.predict(data["X"], network.weights, network.biases, network.activation)
+        predicted = nn.predict(
+            data["X"], network.weights, network.biases, network.activation, network.output
+        )
         scores[split] = (data["classes"], predicted)
 
     summary = {f"{split}_accuracy": metrics.accuracy(*pair) for split, pair in scores.items()}

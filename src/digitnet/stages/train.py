@@ -82,6 +82,7 @@ def _fit(config, weights, biases, X, Y, rng):
             l2=config.train.l2,
             rng=rng,
             on_epoch=progress.update if progress else None,
+            output=config.model.output,
         )
     except Diverged as exc:
         raise TrainingError(
@@ -109,7 +110,7 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
     X, Y = data["X"], data["Y"]
     layer_sizes = [X.shape[1], *config.model.hidden_sizes, Y.shape[1]]
     rng = np.random.default_rng(config.seed)
-    weights, biases = nn.init_params(layer_sizes, rng)
+    weights, biases = nn.init_params(layer_sizes, rng, init=config.model.init)
 
     uri = run_id = None
     if config.tracking.enabled:
@@ -127,7 +128,12 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
     with tracking.ending(uri, run_id):
         costs, seconds = _fit(config, weights, biases, X, Y, rng)
         network = Network(
-            weights, biases, config.model.activation, scaler["shift"], scaler["scale"]
+            weights,
+            biases,
+            config.model.activation,
+            scaler["shift"],
+            scaler["scale"],
+            config.model.output,
         )
         with atomic_dir(model_dir) as tmp:
             save(tmp / "weights.npz", network)
