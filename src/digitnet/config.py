@@ -109,6 +109,11 @@ def _describe(exc):
     return message
 
 
+def _choice(key, value, options):
+    """A check for `validate`: `value` must be one of the names in `options`."""
+    return value in options, key, value, f"choose one of {', '.join(options)}"
+
+
 def validate(config):
     """Raise ConfigError naming the first setting that is out of range."""
     checks = [
@@ -127,30 +132,10 @@ def validate(config):
             config.model.hidden_sizes,
             "every hidden size must be >= 1",
         ),
-        (
-            config.model.activation in ACTIVATIONS,
-            "model.activation",
-            config.model.activation,
-            f"choose one of {', '.join(ACTIVATIONS)}",
-        ),
-        (
-            config.model.output in OUTPUTS,
-            "model.output",
-            config.model.output,
-            f"choose one of {', '.join(OUTPUTS)}",
-        ),
-        (
-            config.model.init in INITS,
-            "model.init",
-            config.model.init,
-            f"choose one of {', '.join(INITS)}",
-        ),
-        (
-            config.data.scaling in SCALINGS,
-            "data.scaling",
-            config.data.scaling,
-            f"choose one of {', '.join(SCALINGS)}",
-        ),
+        _choice("model.activation", config.model.activation, ACTIVATIONS),
+        _choice("model.output", config.model.output, OUTPUTS),
+        _choice("model.init", config.model.init, INITS),
+        _choice("data.scaling", config.data.scaling, SCALINGS),
         (config.data.n_classes >= 2, "data.n_classes", config.data.n_classes, "must be >= 2"),
         (config.data.max_file_mb > 0, "data.max_file_mb", config.data.max_file_mb, "must be > 0"),
         (

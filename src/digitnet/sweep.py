@@ -20,6 +20,7 @@ from digitnet import tracking
 from digitnet.artifacts import load_json, save_json
 from digitnet.config import to_config
 from digitnet.errors import DigitnetError
+from digitnet.stages.train import read_costs
 
 SWEEP_FILE = "sweep.json"
 JOB_FILE = "job.json"
@@ -98,11 +99,7 @@ def collect(sweep_dir):
         record = load_json(path)
         records.append(record)
         cost_file = path.parent / "model" / "cost.csv"
-        histories[record["job"]] = (
-            np.loadtxt(cost_file, delimiter=",", skiprows=1, ndmin=2)[:, 1]
-            if cost_file.is_file()
-            else np.array([])
-        )
+        histories[record["job"]] = read_costs(cost_file) if cost_file.is_file() else np.array([])
     records.sort(key=lambda r: r["job"])
     return records, histories
 

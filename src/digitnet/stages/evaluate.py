@@ -2,13 +2,11 @@
 
 from pathlib import Path
 
-import numpy as np
-
 from digitnet import cli, metrics, nn, plots, tracking
 from digitnet.artifacts import atomic_dir, file_md5, load_npz, save_json, write_text
 from digitnet.network import load
 from digitnet.stages.preprocess import SPLITS
-from digitnet.stages.train import WEIGHTS_TAG
+from digitnet.stages.train import WEIGHTS_TAG, read_costs
 
 
 def evaluate(*, processed, model_dir, out, tracking_uri=None, run_id=None):
@@ -20,7 +18,7 @@ def evaluate(*, processed, model_dir, out, tracking_uri=None, run_id=None):
     """
     processed, model_dir = Path(processed), Path(model_dir)
     network = load(model_dir / "weights.npz")
-    costs = np.loadtxt(model_dir / "cost.csv", delimiter=",", skiprows=1, ndmin=2)[:, 1]
+    costs = read_costs(model_dir / "cost.csv")
     n_classes = network.weights[-1].shape[1]
 
     scores = {}

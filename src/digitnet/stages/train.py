@@ -24,6 +24,17 @@ class Trained(NamedTuple):
     seconds: float  # spent in the epochs alone
 
 
+def write_costs(path, costs):
+    """cost.csv: a header, then `epoch,cost` per epoch (1-based), costs at full precision."""
+    rows = "".join(f"{epoch},{float(cost)!r}\n" for epoch, cost in enumerate(costs, start=1))
+    write_text(path, "epoch,cost\n" + rows)
+
+
+def read_costs(path):
+    """The costs of a cost.csv, shape (epochs,)."""
+    return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)[:, 1]
+
+
 def run_name(config):
     """The settings that differ from the built-in defaults, e.g. 'seed=1,train.lr=0.3'.
 
@@ -137,8 +148,7 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
         )
         with atomic_dir(model_dir) as tmp:
             save(tmp / "weights.npz", network)
-            rows = "".join(f"{e},{float(cost)!r}\n" for e, cost in enumerate(costs, start=1))
-            write_text(tmp / "cost.csv", "epoch,cost\n" + rows)
+            write_costs(tmp / "cost.csv", costs)
         if run_id:
             tracking.log_history(uri, run_id, "cost", costs)
             tracking.log_metrics(uri, run_id, {"train_seconds": seconds})
