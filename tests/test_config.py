@@ -55,7 +55,8 @@ def test_tutorial_preset_sets_the_tutorials_training():
         ),
         (
             ["model.activation=softplus"],
-            "setting model.activation = 'softplus' choose one of sigmoid, tanh, relu, leaky_relu",
+            "setting model.activation = 'softplus' "
+            "choose one of sigmoid, tanh, relu, leaky_relu, swish",
         ),
         (["model.output=tanh"], "setting model.output = 'tanh' choose one of sigmoid, softmax"),
         (

@@ -29,7 +29,7 @@ def train(batch_size, *, epochs=30, seed=0, init_seed=0, lr=0.5, l2=0.1, activat
     """Fit a fresh network on the toy; return (weights, biases, costs)."""
     X, Y, _ = toy()
     weights, biases = fresh(init_seed)
-    costs = fit(
+    history = fit(
         weights,
         biases,
         X,
@@ -41,7 +41,7 @@ def train(batch_size, *, epochs=30, seed=0, init_seed=0, lr=0.5, l2=0.1, activat
         l2=l2,
         rng=np.random.default_rng(seed),
     )
-    return weights, biases, costs
+    return weights, biases, history.cost
 
 
 def same_arrays(a, b):
@@ -164,7 +164,7 @@ def test_on_epoch_hears_every_epoch_once_with_its_cost():
         l2=0.0,
         rng=np.random.default_rng(0),
         on_epoch=lambda epoch, cost: heard.append((epoch, cost)),
-    )
+    ).cost
     assert heard == [(1, costs[0]), (2, costs[1]), (3, costs[2]), (4, costs[3]), (5, costs[4])]
 
 

@@ -57,8 +57,9 @@ def gradient_check_problem(activation):
 
 def gradient_errors(activation, l2, output="sigmoid"):
     X, Y, weights, biases = gradient_check_problem(activation)
-    activations = nn.forward(X, weights, biases, activation, output)
-    grads_W, grads_b = nn.backward(activations, Y, weights, activation, l2)
+    pre = []
+    activations = nn.forward(X, weights, biases, activation, output, pre)
+    grads_W, grads_b = nn.backward(activations, Y, weights, activation, l2, pre)
     numeric_W, numeric_b = numeric_gradients(X, Y, weights, biases, activation, l2, output)
     for analytic in grads_W + grads_b:  # a check of all-zero gradients would prove nothing
         assert np.linalg.norm(analytic) > 1e-3
@@ -80,19 +81,34 @@ def test_backward_matches_central_differences_of_the_cost(activation, l2, output
 @pytest.mark.parametrize("activation", list(nn.ACTIVATIONS))
 def test_the_gradient_check_catches_a_wrong_derivative(activation, monkeypatch):
     right = nn.DERIVATIVES[activation]
-    monkeypatch.setitem(nn.DERIVATIVES, activation, lambda a: 2 * right(a))
+    monkeypatch.setitem(nn.DERIVATIVES, activation, lambda a, z: 2 * right(a, z))
     errors = gradient_errors(activation, 0.0)
     assert max(errors) > 1e-2
     assert errors[2] < 1e-7  # the output layer's gradient does not use the hidden derivative
 
 
 @pytest.mark.parametrize("activation", list(nn.ACTIVATIONS))
-def test_each_derivative_written_in_terms_of_the_output_matches_central_differences(activation):
+def test_each_derivative_matches_central_differences(activation):
     f, derivative = nn.ACTIVATIONS[activation], nn.DERIVATIVES[activation]
     z = np.array([-3.0, -1.2, -0.4, 0.3, 0.9, 2.5])  # away from relu's kink at 0
     h = 1e-6
     numeric = (f(z + h) - f(z - h)) / (2 * h)
-    assert derivative(f(z)) == pytest.approx(numeric, rel=1e-8, abs=1e-10)
+    # only activations in NEEDS_Z may look at z: the others get None and must not need it
+    given_z = z if activation in nn.NEEDS_Z else None
+    assert derivative(f(z), given_z) == pytest.approx(numeric, rel=1e-8, abs=1e-10)
+
+
+def test_swish_is_z_times_sigmoid_and_dips_below_zero():
+    z = np.array([-1.0, 0.0, 2.0])
+    assert nn.swish(z) == pytest.approx(z / (1 + np.exp(-z)))
+    assert nn.swish(np.array([-1.2785])).item() == pytest.approx(-0.2785, abs=1e-4)  # its minimum
+
+
+def test_backward_through_swish_refuses_to_guess_without_pre_activations():
+    X, Y, weights, biases = gradient_check_problem("swish")
+    activations = nn.forward(X, weights, biases, "swish")
+    with pytest.raises(ValueError, match="pre_activations"):
+        nn.backward(activations, Y, weights, "swish")
 
 
 def hand_network():
@@ -282,6 +298,7 @@ def test_check_activation_returns_a_known_name():
         "tanh",
         "relu",
         "leaky_relu",
+        "swish",
     ]
 
 
@@ -290,7 +307,7 @@ def test_check_activation_rejects_an_unknown_name_listing_the_valid_ones():
         nn.check_activation("foo")
     assert (
         str(raised.value)
-        == "unknown activation 'foo'; choose one of sigmoid, tanh, relu, leaky_relu"
+        == "unknown activation 'foo'; choose one of sigmoid, tanh, relu, leaky_relu, swish"
     )
 
 
@@ -312,7 +329,7 @@ def test_softmax_cost_is_the_categorical_cross_entropy():
 def test_leaky_relu_keeps_a_small_slope_below_zero():
     z = np.array([-2.0, 0.5])
     assert nn.leaky_relu(z).tolist() == [-0.02, 0.5]
-    assert nn.DERIVATIVES["leaky_relu"](nn.leaky_relu(z)).tolist() == [0.01, 1.0]
+    assert nn.DERIVATIVES["leaky_relu"](nn.leaky_relu(z), None).tolist() == [0.01, 1.0]
 
 
 @pytest.mark.parametrize(

@@ -115,7 +115,7 @@ def test_logs_get_one_line_per_stage_and_no_bar(checkout):
         (
             ["model.activation=softplus"],
             "error: setting model.activation = 'softplus' choose one of sigmoid, tanh, relu, "
-            "leaky_relu",
+            "leaky_relu, swish",
         ),
     ],
 )

@@ -14,6 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from digitnet.errors import ConfigError
 from digitnet.nn import ACTIVATIONS, INITS, OUTPUTS
+from digitnet.optim import OPTIMIZERS, SCHEDULES
 from digitnet.preprocess import SCALINGS
 
 
@@ -44,6 +45,16 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int | None = 64
     l2: float = 0.0
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    schedule: str = "constant"
+    step_every: int = 30
+    gamma: float = 0.5
+    lr_min: float = 0.0
+    patience: int | None = None
+    dtype: str = "float64"
 
 
 @dataclass
@@ -114,6 +125,14 @@ def _choice(key, value, options):
     return value in options, key, value, f"choose one of {', '.join(options)}"
 
 
+def _fraction(key, value):
+    """A check for `validate`: a decay rate in [0, 1)."""
+    return 0 <= value < 1, key, value, "must lie in [0, 1)"
+
+
+DTYPES = ("float64", "float32")
+
+
 def validate(config):
     """Raise ConfigError naming the first setting that is out of range."""
     checks = [
@@ -131,6 +150,32 @@ def validate(config):
             "model.hidden_sizes",
             config.model.hidden_sizes,
             "every hidden size must be >= 1",
+        ),
+        _choice("train.optimizer", config.train.optimizer, OPTIMIZERS),
+        _choice("train.schedule", config.train.schedule, SCHEDULES),
+        _choice("train.dtype", config.train.dtype, DTYPES),
+        _fraction("train.momentum", config.train.momentum),
+        _fraction("train.beta1", config.train.beta1),
+        _fraction("train.beta2", config.train.beta2),
+        (config.train.step_every >= 1, "train.step_every", config.train.step_every, "must be >= 1"),
+        (0 < config.train.gamma <= 1, "train.gamma", config.train.gamma, "must lie in (0, 1]"),
+        (
+            0 <= config.train.lr_min <= config.train.lr,
+            "train.lr_min",
+            config.train.lr_min,
+            f"must lie in [0, train.lr = {config.train.lr}]",
+        ),
+        (
+            config.train.patience is None or config.train.patience >= 1,
+            "train.patience",
+            config.train.patience,
+            "must be >= 1, or null for no early stopping",
+        ),
+        (
+            config.train.patience is None or config.data.val_fraction > 0,
+            "train.patience",
+            config.train.patience,
+            "needs a validation split: set data.val_fraction > 0",
         ),
         _choice("model.activation", config.model.activation, ACTIVATIONS),
         _choice("model.output", config.model.output, OUTPUTS),

@@ -5,8 +5,8 @@ Conventions, stated once: one example per row. Layer l maps its input A of shape
 Every layer has a bias; L2 regularisation penalises weights, never biases. The output layer is
 either a sigmoid per class with the cross-entropy summed over classes (Andrew Ng's exercise 4),
 or a softmax with the categorical cross-entropy; either cost is averaged over the examples. Each
-derivative takes the activation's *output* a = f(z), so the forward pass keeps only the
-activations.
+derivative takes the activation's *output* a = f(z) and, for the one activation whose a does not
+determine f'(z) (swish), the pre-activation z as well; the forward pass keeps z only then.
 
 Nothing here reads files, prints or knows about configuration: arrays in, arrays out.
 """
@@ -35,21 +35,41 @@ def leaky_relu(z):
     return np.where(z > 0, z, LEAK * z)
 
 
+def swish(z):
+    """z·sigmoid(z) (also called SiLU): smooth, unbounded above, slightly negative below zero."""
+    return z * sigmoid(z)
+
+
 def softmax(z):
     """Row-wise softmax; the row maximum is subtracted first so that exp never overflows."""
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
 
-ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "relu": relu, "leaky_relu": leaky_relu}
-
-# f'(z) written in terms of a = f(z). For leaky_relu, a has the sign of z.
-DERIVATIVES = {
-    "sigmoid": lambda a: a * (1.0 - a),
-    "tanh": lambda a: 1.0 - a**2,
-    "relu": lambda a: (a > 0).astype(a.dtype),
-    "leaky_relu": lambda a: np.where(a > 0, 1.0, LEAK).astype(a.dtype),
+ACTIVATIONS = {
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "relu": relu,
+    "leaky_relu": leaky_relu,
+    "swish": swish,
 }
+
+
+def _swish_derivative(a, z):
+    s = sigmoid(z)
+    return s + a * (1.0 - s)  # d/dz z·s(z) = s + z·s·(1 - s), and z·s = a
+
+
+# f'(z) written in terms of a = f(z) where that suffices (z is then ignored). For leaky_relu,
+# a has the sign of z. Swish is not monotonic, so a alone does not give z: it takes z.
+DERIVATIVES = {
+    "sigmoid": lambda a, z: a * (1.0 - a),
+    "tanh": lambda a, z: 1.0 - a**2,
+    "relu": lambda a, z: (a > 0).astype(a.dtype),
+    "leaky_relu": lambda a, z: np.where(a > 0, 1.0, LEAK).astype(a.dtype),
+    "swish": _swish_derivative,
+}
+NEEDS_Z = {"swish"}  # activations whose derivative needs the pre-activations
 
 OUTPUTS = {"sigmoid": sigmoid, "softmax": softmax}
 
@@ -92,13 +112,19 @@ def init_params(layer_sizes, rng, dtype=np.float64, init="glorot_uniform"):
     return weights, biases
 
 
-def forward(X, weights, biases, activation="sigmoid", output="sigmoid"):
-    """Activations of every layer: [X, A_1, ..., H], H of shape (n_samples, n_classes)."""
+def forward(X, weights, biases, activation="sigmoid", output="sigmoid", pre_activations=None):
+    """Activations of every layer: [X, A_1, ..., H], H of shape (n_samples, n_classes).
+
+    Pass a list as `pre_activations` to have each hidden layer's Z appended to it, for
+    `backward` with an activation in NEEDS_Z.
+    """
     f, g = ACTIVATIONS[activation], OUTPUTS[output]
     activations = [X]
     for layer, (W, b) in enumerate(zip(weights, biases, strict=True)):
         Z = activations[-1] @ W + b  # (n_samples, fan_out)
         is_output = layer == len(weights) - 1
+        if pre_activations is not None and not is_output:
+            pre_activations.append(Z)
         activations.append(g(Z) if is_output else f(Z))
     return activations
 
@@ -122,11 +148,14 @@ def cost(H, Y, weights, l2=0.0, output="sigmoid"):
     return float(data_cost + penalty)
 
 
-def backward(activations, Y, weights, activation="sigmoid", l2=0.0):
+def backward(activations, Y, weights, activation="sigmoid", l2=0.0, pre_activations=None):
     """Gradients of `cost` with respect to every W and b: (grads_W, grads_b), shaped like them.
 
-    The same for both outputs: see the comment on delta.
+    The same for both outputs: see the comment on delta. `pre_activations` are the hidden
+    layers' Z from `forward`, needed only for activations in NEEDS_Z.
     """
+    if activation in NEEDS_Z and pre_activations is None:
+        raise ValueError(f"backward through {activation} needs the forward pass's pre_activations")
     m = Y.shape[0]
     derivative = DERIVATIVES[activation]
     # dJ/dZ_out is exactly (H - Y) / m for a sigmoid output with the binary cross-entropy and
@@ -138,7 +167,8 @@ def backward(activations, Y, weights, activation="sigmoid", l2=0.0):
         grads_W[layer] = activations[layer].T @ delta + (l2 / m) * weights[layer]
         grads_b[layer] = delta.sum(axis=0)
         if layer > 0:
-            delta = (delta @ weights[layer].T) * derivative(activations[layer])
+            z = pre_activations[layer - 1] if pre_activations is not None else None
+            delta = (delta @ weights[layer].T) * derivative(activations[layer], z)
     return grads_W, grads_b
 
 

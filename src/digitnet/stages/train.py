@@ -13,6 +13,7 @@ from digitnet.config import Config, flatten
 from digitnet.errors import TrainingError
 from digitnet.fit import Diverged, fit
 from digitnet.network import Network, save
+from digitnet.optim import learning_rates, make_optimizer
 
 WEIGHTS_TAG = "weights_md5"  # links a model file to the MLflow run that trained it
 
@@ -76,24 +77,54 @@ class _EpochBar:
         self.bar.close()
 
 
-def _fit(config, weights, biases, X, Y, rng):
-    """Run `fit` with a progress bar where one helps; (costs, seconds) or TrainingError."""
+def fit_config(config, weights, biases, X, Y, rng, validation=None, on_epoch=None):
+    """`fit` with the optimiser, schedule and early stopping that `config.train` names."""
+    settings = config.train
+    return fit(
+        weights,
+        biases,
+        X,
+        Y,
+        activation=config.model.activation,
+        output=config.model.output,
+        lr=learning_rates(
+            settings.schedule,
+            settings.lr,
+            settings.epochs,
+            step_every=settings.step_every,
+            gamma=settings.gamma,
+            lr_min=settings.lr_min,
+        ),
+        optimizer=make_optimizer(
+            settings.optimizer,
+            momentum=settings.momentum,
+            beta1=settings.beta1,
+            beta2=settings.beta2,
+        ),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        l2=settings.l2,
+        rng=rng,
+        validation=validation,
+        patience=settings.patience,
+        on_epoch=on_epoch,
+    )
+
+
+def _fit(config, weights, biases, X, Y, rng, validation):
+    """Run `fit_config` with a progress bar where one helps; (History, seconds) or TrainingError."""
     progress = epoch_bar(config.train.epochs)
     started = time.perf_counter()
     try:
-        costs = fit(
+        history = fit_config(
+            config,
             weights,
             biases,
             X,
             Y,
-            activation=config.model.activation,
-            lr=config.train.lr,
-            epochs=config.train.epochs,
-            batch_size=config.train.batch_size,
-            l2=config.train.l2,
-            rng=rng,
+            rng,
+            validation,
             on_epoch=progress.update if progress else None,
-            output=config.model.output,
         )
     except Diverged as exc:
         raise TrainingError(
@@ -103,7 +134,34 @@ def _fit(config, weights, biases, X, Y, rng):
     finally:
         if progress:
             progress.close()
-    return costs, time.perf_counter() - started
+    return history, time.perf_counter() - started
+
+
+def _validation(path, dtype):
+    """(X_val, Y_val) as `dtype`, or None when the split has no validation rows."""
+    if not path.is_file():
+        return None
+    val = load_npz(path)
+    return (val["X"].astype(dtype), val["Y"].astype(dtype)) if len(val["X"]) else None
+
+
+def describe(config, layer_sizes, history, seconds):
+    """One line saying what was trained and how it went."""
+    settings = config.train
+    sizes = "-".join(map(str, layer_sizes))
+    batch = "full batch" if settings.batch_size is None else f"batch {settings.batch_size}"
+    schedule = "" if settings.schedule == "constant" else f" ({settings.schedule} schedule)"
+    epochs = f"{settings.epochs} epochs"
+    if len(history.cost) < settings.epochs or history.best_epoch < len(history.cost):
+        epochs = (
+            f"{len(history.cost)} of {settings.epochs} epochs, "
+            f"weights of epoch {history.best_epoch} kept"
+        )
+    return (
+        f"train: {sizes} {config.model.activation}/{config.model.output}, {settings.optimizer} "
+        f"lr {settings.lr}{schedule}, {batch}, {settings.dtype}, {epochs}: "
+        f"cost {history.cost[0]:.4f} → {history.cost[-1]:.4f} in {seconds:.1f} s"
+    )
 
 
 def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=None):
@@ -118,10 +176,12 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
     data = load_npz(processed / "train.npz")
     scaler = load_npz(processed / "scaler.npz")
     meta = load_json(processed / "meta.json")
-    X, Y = data["X"], data["Y"]
+    dtype = np.dtype(config.train.dtype)
+    X, Y = data["X"].astype(dtype), data["Y"].astype(dtype)
     layer_sizes = [X.shape[1], *config.model.hidden_sizes, Y.shape[1]]
     rng = np.random.default_rng(config.seed)
-    weights, biases = nn.init_params(layer_sizes, rng, init=config.model.init)
+    weights, biases = nn.init_params(layer_sizes, rng, dtype, init=config.model.init)
+    validation = _validation(processed / "val.npz", dtype)
 
     uri = run_id = None
     if config.tracking.enabled:
@@ -137,7 +197,8 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
         )
 
     with tracking.ending(uri, run_id):
-        costs, seconds = _fit(config, weights, biases, X, Y, rng)
+        history, seconds = _fit(config, weights, biases, X, Y, rng, validation)
+        costs = history.cost
         network = Network(
             weights,
             biases,
@@ -151,15 +212,22 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
             write_costs(tmp / "cost.csv", costs)
         if run_id:
             tracking.log_history(uri, run_id, "cost", costs)
-            tracking.log_metrics(uri, run_id, {"train_seconds": seconds})
+            if history.val_cost is not None:
+                tracking.log_history(uri, run_id, "val_cost", history.val_cost)
+            tracking.log_metrics(
+                uri,
+                run_id,
+                {
+                    "train_seconds": seconds,
+                    "epochs_run": len(costs),
+                    "best_epoch": history.best_epoch,
+                },
+            )
             weights_md5 = file_md5(Path(model_dir) / "weights.npz")
             tracking.set_tags(uri, run_id, {WEIGHTS_TAG: weights_md5})
 
-    sizes = "-".join(map(str, layer_sizes))
-    batch = "full batch" if config.train.batch_size is None else f"batch {config.train.batch_size}"
     print(
-        f"train: {sizes} {config.model.activation}, lr {config.train.lr}, {batch}, "
-        f"{config.train.epochs} epochs: cost {costs[0]:.4f} → {costs[-1]:.4f} in {seconds:.1f} s"
+        describe(config, layer_sizes, history, seconds)
         + (f"; MLflow run {run_id}" if run_id else "")
     )
     return Trained(network, costs, run_id, seconds)
