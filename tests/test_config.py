@@ -74,7 +74,30 @@ def test_tutorial_preset_sets_the_tutorials_training():
         ),
         (
             ["experiment=nope"],
-            "In 'config': Could not find 'experiment/nope'; choose one of tutorial",
+            "In 'config': Could not find 'experiment/nope'; choose one of best, ng_ex4, tutorial",
+        ),
+        (
+            ["train.optimizer=rmsprop"],
+            "setting train.optimizer = 'rmsprop' choose one of sgd, momentum, nesterov, adam",
+        ),
+        (
+            ["train.schedule=linear"],
+            "setting train.schedule = 'linear' choose one of constant, step, cosine",
+        ),
+        (["train.dtype=float16"], "setting train.dtype = 'float16' choose one of float64, float32"),
+        (["train.augment=flips"], "setting train.augment = 'flips' choose one of none, shifts"),
+        (["train.momentum=1"], "setting train.momentum = 1.0 must lie in [0, 1)"),
+        (["train.beta2=-0.1"], "setting train.beta2 = -0.1 must lie in [0, 1)"),
+        (["train.gamma=0"], "setting train.gamma = 0.0 must lie in (0, 1]"),
+        (["train.step_every=0"], "setting train.step_every = 0 must be >= 1"),
+        (["train.lr_min=0.6"], "setting train.lr_min = 0.6 must lie in [0, train.lr = 0.5]"),
+        (
+            ["train.patience=0"],
+            "setting train.patience = 0 must be >= 1, or null for no early stopping",
+        ),
+        (
+            ["train.patience=5", "data.val_fraction=0"],
+            "setting train.patience = 5 needs a validation split: set data.val_fraction > 0",
         ),
     ],
 )

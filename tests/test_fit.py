@@ -209,3 +209,118 @@ def test_divergence_is_reported_by_diverged_alone_without_numpy_overflow_warning
         warnings.simplefilter("error")  # an overflow RuntimeWarning would escape instead
         with pytest.raises(Diverged):
             diverging_fit()
+
+
+def overfitting_problem():
+    """A 4-30-3 net on 12 noisy training rows, validated on 60 clean ones: it overfits early."""
+    rng = np.random.default_rng(1)
+    X, Y, _ = toy(seed=1, n=12)
+    Y = Y[rng.permutation(12)]  # labels shuffled: anything learned beyond chance is memorised
+    X_val, Y_val, _ = toy(seed=2)
+    weights, biases = nn.init_params([4, 30, 3], np.random.default_rng(0))
+    return weights, biases, X, Y, (X_val, Y_val)
+
+
+def fit_overfitting(patience, epochs=300):
+    weights, biases, X, Y, validation = overfitting_problem()
+    history = fit(
+        weights,
+        biases,
+        X,
+        Y,
+        activation="tanh",
+        lr=1.0,
+        epochs=epochs,
+        batch_size=None,
+        l2=0.0,
+        rng=np.random.default_rng(0),
+        validation=validation,
+        patience=patience,
+    )
+    return weights, biases, history, validation
+
+
+def test_validation_cost_is_recorded_every_epoch():
+    _, _, history, _ = fit_overfitting(patience=None, epochs=50)
+    assert history.val_cost.shape == history.cost.shape == (50,)
+    assert history.best_epoch == 50  # without early stopping the last weights are kept
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement():
+    _, _, history, _ = fit_overfitting(patience=10)
+    best = history.best_epoch
+    assert len(history.cost) == best + 10 < 300
+    assert history.val_cost[best - 1] == history.val_cost.min()
+    assert np.all(history.val_cost[best:] >= history.val_cost[best - 1])
+
+
+def test_early_stopping_puts_back_the_weights_of_the_best_epoch():
+    weights, biases, history, (X_val, Y_val) = fit_overfitting(patience=10)
+    kept = nn.cost(nn.forward(X_val, weights, biases, "tanh")[-1], Y_val, weights)
+    assert kept == pytest.approx(history.val_cost[history.best_epoch - 1], rel=1e-12)
+    assert kept < history.val_cost[-1]
+
+
+def test_a_learning_rate_per_epoch_is_used_in_its_epoch():
+    # lr 0 for the first two epochs: nothing moves, so their costs are equal; then it learns
+    X, Y, _ = toy()
+    weights, biases = fresh()
+    history = fit(
+        weights,
+        biases,
+        X,
+        Y,
+        activation="sigmoid",
+        lr=np.array([0.0, 0.0, 0.5, 0.5]),
+        epochs=4,
+        batch_size=None,
+        l2=0.0,
+        rng=np.random.default_rng(0),
+    )
+    assert history.cost[0] == history.cost[1] == history.cost[2]
+    assert history.cost[3] < history.cost[2]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam"])
+@pytest.mark.parametrize("activation", list(nn.ACTIVATIONS))
+def test_every_optimiser_and_activation_learns_the_toy(optimizer, activation):
+    from digitnet.optim import make_optimizer
+
+    X, Y, classes = toy()
+    weights, biases = fresh()
+    history = fit(
+        weights,
+        biases,
+        X,
+        Y,
+        activation=activation,
+        lr=0.01 if optimizer == "adam" else 0.1,
+        epochs=60,
+        batch_size=8,
+        l2=0.0,
+        rng=np.random.default_rng(0),
+        optimizer=make_optimizer(optimizer),
+        output="softmax",
+    )
+    assert history.cost[-1] < history.cost[0] / 2
+    assert np.array_equal(nn.predict(X, weights, biases, activation, "softmax"), classes)
+
+
+def test_float32_training_stays_float32_and_learns_like_float64():
+    X, Y, classes = toy()
+    weights, biases = nn.init_params([4, 5, 3], np.random.default_rng(0), np.float32)
+    history = fit(
+        weights,
+        biases,
+        X.astype(np.float32),
+        Y.astype(np.float32),
+        activation="sigmoid",
+        lr=0.5,
+        epochs=30,
+        batch_size=None,
+        l2=0.1,
+        rng=np.random.default_rng(0),
+    )
+    assert all(a.dtype == np.float32 for a in weights + biases)
+    _, _, costs64 = train(None, epochs=30)
+    assert history.cost == pytest.approx(costs64, rel=1e-4)

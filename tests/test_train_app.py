@@ -109,7 +109,10 @@ def test_logs_get_one_line_per_stage_and_no_bar(checkout):
             ["-m", "train.foo=1,2"],
             "error: unknown setting 'train.foo' (the valid keys are in conf/)",
         ),
-        (["experiment=nope"], "error: no preset experiment=nope; choose one of tutorial"),
+        (
+            ["experiment=nope"],
+            "error: no preset experiment=nope; choose one of best, ng_ex4, tutorial",
+        ),
         (["+sweep=nope"], "error: no preset sweep=nope; choose one of grid"),
         (["train.epochs=0"], "error: setting train.epochs = 0 must be >= 1"),
         (

@@ -12,6 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from digitnet.augment import AUGMENTATIONS
 from digitnet.errors import ConfigError
 from digitnet.nn import ACTIVATIONS, INITS, OUTPUTS
 from digitnet.optim import OPTIMIZERS, SCHEDULES
@@ -55,6 +56,7 @@ class TrainConfig:
     lr_min: float = 0.0
     patience: int | None = None
     dtype: str = "float64"
+    augment: str = "none"
 
 
 @dataclass
@@ -63,6 +65,8 @@ class TrackingConfig:
     uri: str | None = None
     experiment: str = "digitnet"
     run_name: str | None = None
+    log_model: bool = True
+    register_model: str | None = None
 
 
 @dataclass
@@ -154,6 +158,7 @@ def validate(config):
         _choice("train.optimizer", config.train.optimizer, OPTIMIZERS),
         _choice("train.schedule", config.train.schedule, SCHEDULES),
         _choice("train.dtype", config.train.dtype, DTYPES),
+        _choice("train.augment", config.train.augment, AUGMENTATIONS),
         _fraction("train.momentum", config.train.momentum),
         _fraction("train.beta1", config.train.beta1),
         _fraction("train.beta2", config.train.beta2),

@@ -9,8 +9,9 @@ import numpy as np
 
 from digitnet import cli, nn, tracking
 from digitnet.artifacts import atomic_dir, file_md5, load_json, load_npz, write_text
+from digitnet.augment import augment
 from digitnet.config import Config, flatten
-from digitnet.errors import TrainingError
+from digitnet.errors import ConfigError, TrainingError
 from digitnet.fit import Diverged, fit
 from digitnet.network import Network, save
 from digitnet.optim import learning_rates, make_optimizer
@@ -137,6 +138,18 @@ def _fit(config, weights, biases, X, Y, rng, validation):
     return history, time.perf_counter() - started
 
 
+def _augmented(X, Y, scaler, method):
+    """The training rows grown by `method`; images are moved as raw pixels, then scaled again."""
+    if method == "none":
+        return X, Y
+    try:
+        raw = X * scaler["scale"] + scaler["shift"]
+        grown, Y = augment(raw, Y, method)
+    except ValueError as exc:
+        raise ConfigError(f"setting train.augment = {method!r}: {exc}") from None
+    return (grown - scaler["shift"]) / scaler["scale"], Y
+
+
 def _validation(path, dtype):
     """(X_val, Y_val) as `dtype`, or None when the split has no validation rows."""
     if not path.is_file():
@@ -177,7 +190,8 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
     scaler = load_npz(processed / "scaler.npz")
     meta = load_json(processed / "meta.json")
     dtype = np.dtype(config.train.dtype)
-    X, Y = data["X"].astype(dtype), data["Y"].astype(dtype)
+    X, Y = _augmented(data["X"], data["Y"], scaler, config.train.augment)
+    X, Y = X.astype(dtype), Y.astype(dtype)
     layer_sizes = [X.shape[1], *config.model.hidden_sizes, Y.shape[1]]
     rng = np.random.default_rng(config.seed)
     weights, biases = nn.init_params(layer_sizes, rng, dtype, init=config.model.init)
@@ -225,6 +239,12 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
             )
             weights_md5 = file_md5(Path(model_dir) / "weights.npz")
             tracking.set_tags(uri, run_id, {WEIGHTS_TAG: weights_md5})
+            if config.tracking.log_model:  # input example: the first rows, unscaled
+                examples = data["X"][:3] * scaler["scale"] + scaler["shift"]
+                weights_file = Path(model_dir) / "weights.npz"
+                tracking.log_model(
+                    uri, run_id, weights_file, examples, config.tracking.register_model
+                )
 
     print(
         describe(config, layer_sizes, history, seconds)
