@@ -1,4 +1,10 @@
-"""Figures as PNG files: the cost curve and the confusion matrix."""
+"""Figures as PNG files: cost curve, confusion matrix, misclassified digits, hidden units.
+
+The image figures tile every picture into one array and draw it with a single imshow:
+they are rendered in every sweep job, and one image draws far faster than dozens of subplots.
+"""
+
+import math
 
 import matplotlib
 
@@ -42,4 +48,137 @@ def confusion(counts, path, title="Confusion matrix (test)"):
     ax.set_ylabel("true digit")
     ax.set_title(title)
     fig.tight_layout()
+    save_figure(fig, path)
+
+
+GALLERY_LIMIT = 36  # misclassified digits shown
+UNITS_LIMIT = 100  # hidden units shown
+
+
+def image_side(n_pixels):
+    """The side of a square image of `n_pixels` pixels, or None when they make no square."""
+    side = math.isqrt(n_pixels)
+    return side if side * side == n_pixels else None
+
+
+def tile(images, n_cols, gap=1, band=0):
+    """Lay square images out upright in one array, so a figure needs a single imshow.
+
+    `images` has shape (n_images, side * side), each row stored column-major as in the workbook
+    (ex3: `row.reshape(side, side, order="F")` is upright). Image k sits in grid cell
+    (k // n_cols, k % n_cols); each cell has `band` blank rows above the image for its caption
+    and `gap` blank pixels around it. Blank pixels are NaN, which the figures paint white.
+    Returns (mosaic, origins): origins has shape (n_images, 2), the (row, column) in the mosaic
+    of each image's top-left pixel.
+    """
+    images = np.asarray(images, dtype=float)
+    n_images = len(images)
+    side = image_side(images.shape[1])
+    n_rows = -(-n_images // n_cols)
+    cell_height, cell_width = band + side + gap, side + gap
+    mosaic = np.full((gap + n_rows * cell_height, gap + n_cols * cell_width), np.nan)
+    k = np.arange(n_images)
+    origins = np.stack([gap + band + (k // n_cols) * cell_height, gap + (k % n_cols) * cell_width])
+    upright = images.reshape(n_images, side, side).transpose(0, 2, 1)  # column-major rows
+    for (top, left), image in zip(origins.T, upright, strict=True):
+        mosaic[top : top + side, left : left + side] = image
+    return mosaic, origins.T
+
+
+def misclassified_examples(images, true_digits, predicted_digits, limit=GALLERY_LIMIT):
+    """Up to `limit` wrongly predicted rows: (images, true, predicted, n_wrong).
+
+    With more than `limit` wrong, the rows shown are spread evenly over all of them, in order, so
+    the gallery samples the whole test set, not only its first rows (in ex3-style workbooks,
+    sorted by label, those would all be one digit).
+    """
+    true_digits, predicted_digits = np.asarray(true_digits), np.asarray(predicted_digits)
+    wrong = np.flatnonzero(true_digits != predicted_digits)
+    shown = wrong
+    if len(wrong) > limit:
+        shown = wrong[np.linspace(0, len(wrong) - 1, limit).round().astype(int)]
+    return np.asarray(images)[shown], true_digits[shown], predicted_digits[shown], len(wrong)
+
+
+def unit_images(W0, limit=UNITS_LIMIT):
+    """The first `limit` units' incoming weights as images, shape (n_shown, n_inputs).
+
+    `W0` has shape (n_inputs, n_units), one column per unit. Each unit is divided by its largest
+    absolute weight, so its image spans [-1, 1] with 0 in the middle of the grey scale: the
+    pattern, not the size of the weights, is what the picture is for.
+    """
+    shown = np.asarray(W0, dtype=float)[:, :limit].T
+    largest = np.abs(shown).max(axis=1, keepdims=True)
+    return shown / np.where(largest > 0, largest, 1.0)
+
+
+def grid_columns(n_images):
+    """Columns of a near-square grid for `n_images`."""
+    return max(1, math.ceil(math.sqrt(n_images)))
+
+
+def _mosaic_figure(mosaic, title, vmin, vmax, n_cols, cell_inches):
+    """One imshow of `mosaic`, `cell_inches` wide per grid column, under a two-line title."""
+    image_width = cell_inches * n_cols
+    image_height = image_width * mosaic.shape[0] / mosaic.shape[1]
+    width, height = max(3.6, image_width), image_height + 0.6
+    fig = plt.figure(figsize=(width, height))
+    left = (width - image_width) / 2
+    ax = fig.add_axes((left / width, 0, image_width / width, image_height / height))
+    cmap = plt.get_cmap("gray").with_extremes(bad="white")  # blank pixels between images
+    ax.imshow(mosaic, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_axis_off()
+    fig.suptitle(title, fontsize=10, y=1 - 0.1 / height, va="top")
+    return fig, ax
+
+
+def _notice(path, text):
+    """A small figure that only says `text`, for when there is nothing to draw."""
+    fig = plt.figure(figsize=(5, 1.2))
+    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=10)
+    save_figure(fig, path)
+
+
+def misclassified(images, true_digits, predicted_digits, path, limit=GALLERY_LIMIT):
+    """A gallery of wrongly predicted test digits, each captioned "true → predicted".
+
+    `images` are raw pixels, shape (n_samples, side * side), column-major as in the workbook.
+    """
+    shown, true_shown, predicted_shown, n_wrong = misclassified_examples(
+        images, true_digits, predicted_digits, limit
+    )
+    n_total = len(np.asarray(true_digits))
+    side = image_side(np.shape(images)[1])
+    if n_wrong == 0:
+        return _notice(path, f"All {n_total} test digits are classified correctly")
+    if side is None:
+        return _notice(path, f"{np.shape(images)[1]} pixels make no square image: nothing drawn")
+    n_cols = grid_columns(len(shown))
+    band = max(2, round(0.45 * side))
+    mosaic, origins = tile(shown, n_cols, band=band)
+    some = f"{len(shown)} shown, " if len(shown) < n_wrong else ""
+    title = f"Misclassified test digits: {n_wrong} of {n_total}\n{some}captioned true → predicted"
+    fig, ax = _mosaic_figure(mosaic, title, np.min(shown), np.max(shown), n_cols, 0.8)
+    for (top, left), true, predicted in zip(origins, true_shown, predicted_shown, strict=True):
+        x, y = left + (side - 1) / 2, top - 0.5 - band / 2
+        ax.text(x, y, f"{true} → {predicted}", ha="center", va="center", fontsize=8)
+    save_figure(fig, path)
+
+
+def hidden_weights(W0, path, limit=UNITS_LIMIT, title="Hidden units: incoming weights"):
+    """Each hidden unit's incoming weights drawn as an image (ex4's hidden layer picture).
+
+    `W0` has shape (n_inputs, n_units). Each unit has its own symmetric grey scale: white is its
+    largest absolute weight when positive, black when negative, mid grey zero.
+    """
+    n_inputs, n_units = np.shape(W0)
+    if image_side(n_inputs) is None:
+        return _notice(path, f"{n_inputs} inputs make no square image: nothing drawn")
+    images = unit_images(W0, limit)
+    shown = (
+        f"first {len(images)} of {n_units} units" if len(images) < n_units else f"{n_units} units"
+    )
+    n_cols = grid_columns(len(images))
+    mosaic, _ = tile(images, n_cols)
+    fig, _ = _mosaic_figure(mosaic, f"{title}\n{shown}", -1.0, 1.0, n_cols, 0.6)
     save_figure(fig, path)

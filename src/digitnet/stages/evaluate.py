@@ -8,9 +8,14 @@ from digitnet.network import load
 from digitnet.stages.preprocess import SPLITS
 from digitnet.stages.train import WEIGHTS_TAG, read_costs
 
+FIGURES = ("cost.png", "confusion.png", "misclassified.png", "hidden_weights.png")
+
 
 def evaluate(*, processed, model_dir, out, tracking_uri=None, run_id=None):
     """Score the model on every split; write metrics.json, per_class.json, confusion.csv, PNGs.
+
+    The PNGs: cost curve, confusion matrix, the misclassified test digits and the hidden units'
+    incoming weights as images.
 
     Accuracy is the share of examples whose highest output is the true class (argmax).
     With `run_id`, that MLflow run (the one that trained the model) receives the metrics and
@@ -30,6 +35,8 @@ def evaluate(*, processed, model_dir, out, tracking_uri=None, run_id=None):
             data["X"], network.weights, network.biases, network.activation, network.output
         )
         scores[split] = (data["classes"], predicted)
+        if split == "test":
+            test_pixels = data["X"] * network.scale + network.shift  # undo scaling: raw pixels
 
     summary = {f"{split}_accuracy": metrics.accuracy(*pair) for split, pair in scores.items()}
     summary["final_cost"] = float(costs[-1])
@@ -48,6 +55,8 @@ def evaluate(*, processed, model_dir, out, tracking_uri=None, run_id=None):
         write_text(tmp / "confusion.csv", "actual,predicted\n" + rows)
         plots.cost_curve(costs, tmp / "cost.png")
         plots.confusion(confusion, tmp / "confusion.png")
+        plots.misclassified(test_pixels, test_true, test_pred, tmp / "misclassified.png")
+        plots.hidden_weights(network.weights[0], tmp / "hidden_weights.png")
     out = Path(out)
 
     if run_id:
@@ -57,10 +66,7 @@ def evaluate(*, processed, model_dir, out, tracking_uri=None, run_id=None):
         tracking.log_artifacts(
             tracking_uri,
             run_id,
-            [
-                out / name
-                for name in ("cost.png", "confusion.png", "metrics.json", "per_class.json")
-            ],
+            [out / name for name in FIGURES + ("metrics.json", "per_class.json")],
             "evaluation",
         )
         tracking.log_artifacts(tracking_uri, run_id, [model_dir / "weights.npz"], "model")
