@@ -66,8 +66,31 @@ def read_workbook(
     is 7 MB and unpacks to 52 MB).
     """
     path = Path(path)
-    with _open(path, max_file_mb * MB, max_unpacked_mb * MB) as book:
-        for sheet in (x_sheet, y_sheet):
+    limits = (max_file_mb * MB, max_unpacked_mb * MB)
+    X, y = _read(path, x_sheet, y_sheet, n_classes, *limits, labels_required=True)
+    if (y == y[0]).all():
+        raise WorkbookError(
+            f"{path}: sheet {y_sheet} holds only label {y[0]}; "
+            "at least two classes are needed to learn"
+        )
+    return X, y
+
+
+def read_for_prediction(
+    path, *, x_sheet="X", y_sheet="y", n_classes=10, max_file_mb=200, max_unpacked_mb=1024
+):
+    """X as `read_workbook` reads it, and the labels of sheet y, or None if there is no such
+    sheet: a workbook to predict on needs no labels, and may hold a single class."""
+    path = Path(path)
+    limits = (max_file_mb * MB, max_unpacked_mb * MB)
+    return _read(path, x_sheet, y_sheet, n_classes, *limits, labels_required=False)
+
+
+def _read(path, x_sheet, y_sheet, n_classes, max_file, max_unpacked, labels_required):
+    with _open(path, max_file, max_unpacked) as book:
+        with_labels = labels_required or y_sheet in book.sheet_names
+        wanted = (x_sheet, y_sheet) if with_labels else (x_sheet,)
+        for sheet in wanted:
             if sheet not in book.sheet_names:
                 found = ", ".join(repr(name) for name in book.sheet_names)
                 raise WorkbookError(
@@ -75,16 +98,13 @@ def read_workbook(
                     f"rename the sheet that holds the data to {sheet!r}"
                 )
         X = _numbers(_cells(book, path, x_sheet), path, x_sheet)
+        if not with_labels:
+            return X, None
         y = _labels(_cells(book, path, y_sheet), path, y_sheet, n_classes)
     if len(X) != len(y):
         raise WorkbookError(
             f"{path}: sheet {x_sheet} has {len(X)} rows but sheet {y_sheet} has {len(y)}; "
             f"every example in {x_sheet} needs exactly one label in {y_sheet}"
-        )
-    if (y == y[0]).all():
-        raise WorkbookError(
-            f"{path}: sheet {y_sheet} holds only label {y[0]}; "
-            "at least two classes are needed to learn"
         )
     return X, y
 
