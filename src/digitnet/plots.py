@@ -72,17 +72,22 @@ def tile(images, n_cols, gap=1, band=0):
     of each image's top-left pixel.
     """
     images = np.asarray(images, dtype=float)
-    n_images = len(images)
-    side = image_side(images.shape[1])
+    n_images, side = len(images), image_side(images.shape[1])
     n_rows = -(-n_images // n_cols)
     cell_height, cell_width = band + side + gap, side + gap
-    mosaic = np.full((gap + n_rows * cell_height, gap + n_cols * cell_width), np.nan)
+    cells = np.full((n_rows * n_cols, cell_height, cell_width), np.nan)
+    cells[:n_images, band : band + side, :side] = images.reshape(-1, side, side).transpose(0, 2, 1)
+    rows_of_cells = cells.reshape(n_rows, n_cols, cell_height, cell_width).transpose(0, 2, 1, 3)
+    mosaic = np.pad(
+        rows_of_cells.reshape(n_rows * cell_height, n_cols * cell_width),
+        ((gap, 0), (gap, 0)),
+        constant_values=np.nan,
+    )
     k = np.arange(n_images)
-    origins = np.stack([gap + band + (k // n_cols) * cell_height, gap + (k % n_cols) * cell_width])
-    upright = images.reshape(n_images, side, side).transpose(0, 2, 1)  # column-major rows
-    for (top, left), image in zip(origins.T, upright, strict=True):
-        mosaic[top : top + side, left : left + side] = image
-    return mosaic, origins.T
+    origins = np.column_stack(
+        [gap + band + k // n_cols * cell_height, gap + k % n_cols * cell_width]
+    )
+    return mosaic, origins
 
 
 def misclassified_examples(images, true_digits, predicted_digits, limit=GALLERY_LIMIT):
@@ -115,6 +120,16 @@ def unit_images(W0, limit=UNITS_LIMIT):
 def grid_columns(n_images):
     """Columns of a near-square grid for `n_images`."""
     return max(1, math.ceil(math.sqrt(n_images)))
+
+
+def gallery_title(n_shown, n_wrong, n_total):
+    some = f"{n_shown} shown, " if n_shown < n_wrong else ""
+    return f"Misclassified test digits: {n_wrong} of {n_total}\n{some}captioned true → predicted"
+
+
+def units_caption(n_shown, n_units):
+    count = f"first {n_shown} of {n_units} units" if n_shown < n_units else f"{n_units} units"
+    return f"{count}, each on its own grey scale (0 is mid grey)"
 
 
 def _mosaic_figure(mosaic, title, vmin, vmax, n_cols, cell_inches):
@@ -156,8 +171,7 @@ def misclassified(images, true_digits, predicted_digits, path, limit=GALLERY_LIM
     n_cols = grid_columns(len(shown))
     band = max(2, round(0.45 * side))
     mosaic, origins = tile(shown, n_cols, band=band)
-    some = f"{len(shown)} shown, " if len(shown) < n_wrong else ""
-    title = f"Misclassified test digits: {n_wrong} of {n_total}\n{some}captioned true → predicted"
+    title = gallery_title(len(shown), n_wrong, n_total)
     fig, ax = _mosaic_figure(mosaic, title, np.min(shown), np.max(shown), n_cols, 0.8)
     for (top, left), true, predicted in zip(origins, true_shown, predicted_shown, strict=True):
         x, y = left + (side - 1) / 2, top - 0.5 - band / 2
@@ -175,10 +189,8 @@ def hidden_weights(W0, path, limit=UNITS_LIMIT, title="Hidden units: incoming we
     if image_side(n_inputs) is None:
         return _notice(path, f"{n_inputs} inputs make no square image: nothing drawn")
     images = unit_images(W0, limit)
-    shown = (
-        f"first {len(images)} of {n_units} units" if len(images) < n_units else f"{n_units} units"
-    )
     n_cols = grid_columns(len(images))
     mosaic, _ = tile(images, n_cols)
-    fig, _ = _mosaic_figure(mosaic, f"{title}\n{shown}", -1.0, 1.0, n_cols, 0.6)
+    caption = units_caption(len(images), n_units)
+    fig, _ = _mosaic_figure(mosaic, f"{title}\n{caption}", -1.0, 1.0, n_cols, 0.6)
     save_figure(fig, path)

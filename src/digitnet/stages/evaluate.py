@@ -48,6 +48,9 @@ def evaluate(*, processed, model_dir, out, tracking_uri=None, run_id=None):
         for c in range(n_classes)
     }
 
+    units_title = "Hidden units: incoming weights"
+    if len(network.weights) == 1:
+        units_title = "No hidden layer: the output units' incoming weights"
     with atomic_dir(out) as tmp:
         save_json(tmp / "metrics.json", summary)
         save_json(tmp / "per_class.json", per_class)
@@ -56,7 +59,7 @@ def evaluate(*, processed, model_dir, out, tracking_uri=None, run_id=None):
         plots.cost_curve(costs, tmp / "cost.png")
         plots.confusion(confusion, tmp / "confusion.png")
         plots.misclassified(test_pixels, test_true, test_pred, tmp / "misclassified.png")
-        plots.hidden_weights(network.weights[0], tmp / "hidden_weights.png")
+        plots.hidden_weights(network.weights[0], tmp / "hidden_weights.png", title=units_title)
     out = Path(out)
 
     if run_id:

@@ -1,0 +1,188 @@
+"""The figures: which pictures they hold, upright and scaled; evaluate writes and logs them."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from digitnet import plots
+from digitnet.artifacts import load_npz
+from digitnet.cli import load_config
+from digitnet.stages import evaluate, ingest, preprocess, train
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def stored(upright):
+    """An upright image as the workbook stores it: one row, column-major (ex3 layout)."""
+    return upright.flatten(order="F")
+
+
+def test_image_side_is_the_side_of_a_square_or_none():
+    assert plots.image_side(400) == 20
+    assert plots.image_side(16) == 4
+    assert plots.image_side(399) is None
+
+
+def test_tile_shows_a_column_major_image_upright():
+    letter_l = np.array(
+        [
+            [1, 0, 0],
+            [1, 0, 0],
+            [1, 1, 1],
+        ]
+    )
+    mosaic, origins = plots.tile([stored(letter_l)], n_cols=1)
+    ((top, left),) = origins
+    assert np.array_equal(mosaic[top : top + 3, left : left + 3], letter_l)
+    assert not np.array_equal(letter_l, letter_l.T)  # so a transposed tile would fail
+
+
+def test_tile_lays_images_out_row_by_row_with_blank_bands_and_gaps():
+    images = np.arange(5 * 4).reshape(5, 4)  # five 2x2 images
+    mosaic, origins = plots.tile(images, n_cols=3, gap=1, band=2)
+    # cells are band 2 + side 2 + gap 1 = 5 rows by side 2 + gap 1 = 3 columns, one gap before
+    assert mosaic.shape == (1 + 2 * 5, 1 + 3 * 3)
+    assert origins.tolist() == [[3, 1], [3, 4], [3, 7], [8, 1], [8, 4]]
+    for image, (top, left) in zip(images, origins, strict=True):
+        assert np.array_equal(mosaic[top : top + 2, left : left + 2], image.reshape(2, 2).T)
+    assert np.isnan(mosaic).sum() == mosaic.size - 5 * 4  # everything else is blank
+
+
+def test_misclassified_examples_are_exactly_the_wrong_predictions_in_order():
+    images = np.arange(5)[:, None] * np.ones((5, 4))  # row i is filled with i
+    true = np.array([1, 2, 3, 4, 5])
+    predicted = np.array([1, 0, 3, 9, 5])
+    shown, shown_true, shown_predicted, n_wrong = plots.misclassified_examples(
+        images, true, predicted
+    )
+    assert shown[:, 0].tolist() == [1, 3]
+    assert shown_true.tolist() == [2, 4]
+    assert shown_predicted.tolist() == [0, 9]
+    assert n_wrong == 2
+
+
+def test_more_wrong_than_the_limit_are_sampled_evenly_from_first_to_last():
+    true = np.zeros(20, dtype=int)
+    predicted = np.where(np.arange(20) % 2 == 1, 7, 0)  # rows 1, 3, ..., 19 are wrong
+    images = np.arange(20)[:, None] * np.ones((20, 4))
+    shown, _, _, n_wrong = plots.misclassified_examples(images, true, predicted, limit=4)
+    assert n_wrong == 10
+    assert shown[:, 0].tolist() == [1, 7, 13, 19]
+
+
+def test_no_wrong_predictions_give_an_empty_selection():
+    true = np.array([3, 1, 4])
+    shown, shown_true, _, n_wrong = plots.misclassified_examples(np.ones((3, 4)), true, true)
+    assert (len(shown), len(shown_true), n_wrong) == (0, 0, 0)
+
+
+def test_unit_images_scale_each_unit_to_its_largest_absolute_weight():
+    W0 = np.array(
+        [
+            [2.0, -0.5, 0.0],
+            [-1.0, 0.25, 0.0],
+            [0.0, 0.1, 0.0],
+            [1.0, -0.2, 0.0],
+        ]
+    )  # (n_inputs 4, n_units 3)
+    images = plots.unit_images(W0)
+    assert images.shape == (3, 4)
+    assert images[0].tolist() == [1.0, -0.5, 0.0, 0.5]
+    assert images[1].tolist() == pytest.approx([-1.0, 0.5, 0.2, -0.4])
+    assert images[2].tolist() == [0.0, 0.0, 0.0, 0.0]  # a dead unit stays mid grey
+
+
+def test_unit_images_keep_only_the_first_units_up_to_the_limit():
+    W0 = np.arange(1, 4 * 150 + 1, dtype=float).reshape(4, 150)
+    images = plots.unit_images(W0, limit=100)
+    assert images.shape == (100, 4)
+    assert np.array_equal(images[-1], W0[:, 99] / W0[:, 99].max())
+
+
+def test_titles_say_when_only_part_is_shown():
+    assert plots.gallery_title(36, 88, 1000) == (
+        "Misclassified test digits: 88 of 1000\n36 shown, captioned true → predicted"
+    )
+    assert plots.gallery_title(5, 5, 1000).endswith(": 5 of 1000\ncaptioned true → predicted")
+    assert plots.units_caption(100, 300).startswith("first 100 of 300 units,")
+    assert plots.units_caption(25, 25).startswith("25 units,")
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda path: plots.misclassified(np.eye(3, 16), [1, 2, 3], [1, 5, 3], path),
+        lambda path: plots.misclassified(np.eye(3, 16), [1, 2, 3], [1, 2, 3], path),
+        lambda path: plots.misclassified(np.eye(3, 15), [1, 2, 3], [0, 0, 0], path),
+        lambda path: plots.hidden_weights(np.ones((400, 150)), path),
+        lambda path: plots.hidden_weights(np.ones((15, 4)), path),
+    ],
+    ids=["some wrong", "none wrong", "not square", "capped units", "no square inputs"],
+)
+def test_every_case_draws_a_png(tmp_path, draw):
+    draw(tmp_path / "figure.png")
+    assert (tmp_path / "figure.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert [p.name for p in tmp_path.iterdir()] == ["figure.png"]  # no temporary file left
+
+
+@pytest.fixture
+def tracked(tmp_path, tiny_workbook, monkeypatch):
+    """A trained tiny model with standard-scaled inputs, its run in a temporary SQLite store."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'store.db'}")
+    config = load_config(
+        [
+            f"data.workbook={tiny_workbook}",
+            "data.scaling=standard",
+            "data.val_fraction=0.25",
+            "data.test_fraction=0.25",
+            "train.epochs=5",
+            "train.batch_size=16",
+        ]
+    )
+    ingest.from_config(config)
+    test_rows = preprocess.from_config(config)[2]
+    train.train(config=config, processed=config.paths.processed, model_dir=config.paths.model)
+    return config, test_rows
+
+
+def run_evaluate(config):
+    uri, run_id = evaluate.training_run(config, config.paths.model)
+    evaluate.evaluate(
+        processed=config.paths.processed,
+        model_dir=config.paths.model,
+        out=config.paths.eval,
+        tracking_uri=uri,
+        run_id=run_id,
+    )
+    return uri, run_id
+
+
+def test_evaluate_writes_both_figures_and_logs_them_to_the_training_run(tracked):
+    config, _ = tracked
+    uri, run_id = run_evaluate(config)
+    for name in ("misclassified.png", "hidden_weights.png"):
+        assert (Path(config.paths.eval) / name).read_bytes().startswith(PNG_SIGNATURE)
+    logged = {a.path for a in MlflowClient(uri).list_artifacts(run_id, "evaluation")}
+    assert {"evaluation/misclassified.png", "evaluation/hidden_weights.png"} <= logged
+
+
+def test_the_gallery_gets_raw_workbook_pixels_and_digits_even_from_scaled_inputs(
+    tracked, monkeypatch
+):
+    config, test_rows = tracked
+    drawn = {}
+    draw = plots.misclassified
+
+    def record(images, true_digits, predicted_digits, path):
+        drawn.update(images=images, true=true_digits, predicted=predicted_digits)
+        draw(images, true_digits, predicted_digits, path)
+
+    monkeypatch.setattr(plots, "misclassified", record)
+    run_evaluate(config)
+    ingested = load_npz(config.paths.ingested)
+    assert drawn["images"] == pytest.approx(ingested["X"][test_rows])
+    assert drawn["true"].tolist() == (ingested["y"][test_rows] % 10).tolist()  # label 10 is 0
+    assert len(drawn["predicted"]) == len(test_rows)
