@@ -39,7 +39,7 @@ run: sample ## set up, then run the whole pipeline (dvc repro)
 	@echo
 	$(BIN)/dvc metrics show
 	@echo
-	@echo "Figures: artifacts/eval/cost.png, artifacts/eval/confusion.png. Runs: make ui"
+	@echo "Figures: artifacts/eval/{cost,confusion,misclassified,hidden_weights}.png. Runs: make ui"
 
 repro: install ## rerun what changed in the pipeline
 	$(BIN)/dvc repro
