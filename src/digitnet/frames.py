@@ -29,6 +29,5 @@ def output_columns(n_classes):
 
 def predict_digits(network, X):
     """(digits shape (n_samples,), scores shape (n_samples, n_classes)) for raw pixels X."""
-    X = np.asarray(X, dtype=np.float64)
-    scores = network.predict_proba(X)
+    scores = network.predict_proba(np.asarray(X, dtype=np.float64)).astype(np.float64)
     return np.argmax(scores, axis=1), scores

@@ -16,8 +16,6 @@ import struct
 import zlib
 from pathlib import Path
 
-import numpy as np
-
 from digitnet.artifacts import atomic_path
 from digitnet.errors import WorkbookError
 from digitnet.workbook import cell_name
@@ -38,8 +36,8 @@ SHEET_CONTENT = "application/vnd.openxmlformats-officedocument.spreadsheetml.wor
 def add_sheet(source, target, name, columns):
     """Write to `target` a copy of the workbook `source` with a last sheet `name`.
 
-    `columns` maps each header to a 1-D array of values: integer arrays are written as whole
-    numbers, the rest as floats at full precision. The sheet is named `name`, or `name 2`, ...
+    `columns` maps each header to its values, numbers already written as text (`7`, `0.25`),
+    one per row. The sheet is named `name`, or `name 2`, ...
     if the workbook already has a sheet of that name. Returns the name used. `target` appears
     only when complete.
     """
@@ -87,20 +85,14 @@ def _in(folder, number):
 
 
 def sheet_xml(columns):
-    """A worksheet part: the headers in row 1 (inline strings), then the values, one per cell."""
+    """A worksheet part: the headers in row 1 (inline strings), then the numbers, one per cell."""
     headers = list(columns)
-    values = [np.asarray(column) for column in columns.values()]
     letters = [cell_name(0, col)[:-1] for col in range(len(headers))]
     head = "".join(
         f'<c r="{letter}1" t="inlineStr"><is><t>{html.escape(header)}</t></is></c>'
         for letter, header in zip(letters, headers, strict=True)
     )
-    as_text = [
-        column.astype(np.int64).astype(str)
-        if np.issubdtype(column.dtype, np.integer)
-        else [repr(float(v)) for v in column]
-        for column in values
-    ]
+    as_text = list(columns.values())
     rows = [f'<row r="1">{head}</row>']
     for i, row in enumerate(zip(*as_text, strict=True), start=2):
         cells = "".join(

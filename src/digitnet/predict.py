@@ -1,0 +1,178 @@
+"""`digitnet predict`: a trained network's digits for the examples of a new workbook.
+
+    python -m digitnet.predict MODEL WORKBOOK [--csv OUT.csv] [--workbook OUT.xlsx]
+
+MODEL is a weights.npz, the directory that holds one, or an MLflow model URI (runs:/<run id>/model,
+models:/<name>/<version>). WORKBOOK has sheet X and, optionally, sheet y; it is checked exactly as
+the ingest stage checks it. The predictions (the digit and one score per digit, see `frames`) go
+to a CSV file and to a new sheet `predictions` in a copy of the workbook; the input is never
+overwritten. With labels in sheet y, the accuracy is printed as well.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from digitnet import cli, frames, metrics, tracking, xlsx
+from digitnet.artifacts import write_text
+from digitnet.config import DataConfig
+from digitnet.errors import DigitnetError
+from digitnet.network import load
+from digitnet.preprocess import labels_to_classes
+from digitnet.workbook import read_for_prediction
+
+SHEET = "predictions"
+ROW = "row"  # the example's row in sheet X, as Excel numbers it
+
+
+def is_model_uri(model):
+    """True for runs:/..., models:/... and the like; a path that exists is always a path."""
+    scheme, sep, _ = str(model).partition(":/")
+    return bool(sep) and len(scheme) > 1 and scheme.isidentifier() and not Path(model).exists()
+
+
+def load_model(model, tracking_uri=None):
+    """The `Network` at `model`: a weights.npz, a directory with one, or an MLflow model URI
+    (fetched from `tracking_uri`, by default the project's store)."""
+    if is_model_uri(model):
+        uri = tracking.tracking_uri(tracking_uri)
+        with tempfile.TemporaryDirectory(prefix="digitnet-model-") as scratch:
+            return _load_file(_weights_in(tracking.download_model(uri, model, scratch), model))
+    return _load_file(_weights_in(Path(model), model))
+
+
+def _weights_in(path, model):
+    """weights.npz itself, in the directory, or in a logged MLflow model's artifacts/."""
+    for candidate in (path, path / "weights.npz", path / "artifacts" / "weights.npz"):
+        if candidate.is_file():
+            return candidate
+    raise DigitnetError(
+        f"model not found: {model} (give a weights.npz, the directory that holds it, or an "
+        "MLflow model URI such as runs:/<run id>/model)"
+    )
+
+
+def _load_file(path):
+    try:
+        return load(path)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        raise DigitnetError(
+            f"{path} is not a digitnet model (the weights.npz that the train stage writes)"
+        ) from None
+
+
+def predict(*, model, workbook, csv=None, out_workbook=None, tracking_uri=None):
+    """Predict every example of `workbook` with `model`; write the CSV and the workbook copy.
+
+    Defaults: <workbook stem>.predictions.csv and .predictions.xlsx beside the workbook.
+    Returns {'n_examples', 'accuracy' (None without labels), 'csv', 'workbook', 'sheet'}.
+    """
+    started = time.perf_counter()
+    workbook = Path(workbook)
+    csv = Path(csv) if csv else workbook.with_name(f"{workbook.stem}.predictions.csv")
+    out_workbook = (
+        Path(out_workbook)
+        if out_workbook
+        else workbook.with_name(f"{workbook.stem}.predictions.xlsx")
+    )
+    for out in (csv, out_workbook):
+        if out.resolve() == workbook.resolve():
+            raise DigitnetError(f"{out} is the input workbook; choose another file to write to")
+    network = load_model(model, tracking_uri)
+    n_features, *_, n_classes = network.layer_sizes
+    defaults = DataConfig()
+    X, y = read_for_prediction(
+        workbook,
+        x_sheet=defaults.x_sheet,
+        y_sheet=defaults.y_sheet,
+        n_classes=n_classes,
+        max_file_mb=defaults.max_file_mb,
+        max_unpacked_mb=defaults.max_unpacked_mb,
+    )
+    if X.shape[1] != n_features:
+        raise DigitnetError(
+            f"{workbook}: sheet {defaults.x_sheet} has {X.shape[1]} columns but the model takes "
+            f"{n_features} (one per pixel); give it a workbook in the layout it was trained on"
+        )
+    digits, scores = frames.predict_digits(network, X)
+    columns = {ROW: np.arange(1, len(X) + 1), frames.DIGIT: digits}
+    columns |= dict(zip(frames.score_columns(n_classes), scores.T, strict=True))
+    texts = {header: _texts(values) for header, values in columns.items()}
+    write_text(csv, _csv(texts))
+    sheet = xlsx.add_sheet(workbook, out_workbook, SHEET, texts)
+    accuracy = None if y is None else metrics.accuracy(labels_to_classes(y, n_classes), digits)
+    print(
+        f"predict: {workbook} ({len(X)} examples) with {model} → {csv}, {out_workbook} "
+        f"(sheet {sheet})"
+        f" in {time.perf_counter() - started:.1f} s"
+    )
+    if accuracy is not None:
+        correct = int(round(accuracy * len(X)))
+        print(f"accuracy {accuracy:.4f} ({correct} of {len(X)} labels in sheet {defaults.y_sheet})")
+    return {
+        "n_examples": len(X),
+        "accuracy": accuracy,
+        "csv": csv,
+        "workbook": out_workbook,
+        "sheet": sheet,
+    }
+
+
+def _texts(values):
+    """Numbers as text: whole numbers as such, scores at full precision (repr round-trips)."""
+    if np.issubdtype(values.dtype, np.integer):
+        return values.astype(str)
+    return [repr(float(v)) for v in values]
+
+
+def _csv(texts):
+    """A header, then one line per example."""
+    lines = [",".join(texts)] + [",".join(row) for row in zip(*texts.values(), strict=True)]
+    return "\n".join(lines) + "\n"
+
+
+def parser():
+    arguments = argparse.ArgumentParser(
+        prog="digitnet predict",
+        description="Predict the digits of a workbook's sheet X with a trained network.",
+    )
+    arguments.add_argument(
+        "model", help="weights.npz, its directory, or an MLflow model URI (runs:/<id>/model)"
+    )
+    arguments.add_argument("workbook", help="an .xlsx with sheet X and, optionally, labels in y")
+    arguments.add_argument(
+        "--csv", metavar="OUT.csv", help="where to write the CSV (default: beside the workbook)"
+    )
+    arguments.add_argument(
+        "--workbook",
+        dest="out_workbook",
+        metavar="OUT.xlsx",
+        help="where to write the copy with the predictions sheet (default: beside the workbook)",
+    )
+    arguments.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="the MLflow store of a model URI (default: MLFLOW_TRACKING_URI, else ./mlflow.db)",
+    )
+    return arguments
+
+
+def main(argv=None):
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    with cli.reported():
+        predict(
+            model=args.model,
+            workbook=args.workbook,
+            csv=args.csv,
+            out_workbook=args.out_workbook,
+            tracking_uri=args.tracking_uri,
+        )
+
+
+if __name__ == "__main__":
+    main()
