@@ -136,7 +136,7 @@ def _mosaic_figure(mosaic, title, vmin, vmax, n_cols, cell_inches):
     """One imshow of `mosaic`, `cell_inches` wide per grid column, under a two-line title."""
     image_width = cell_inches * n_cols
     image_height = image_width * mosaic.shape[0] / mosaic.shape[1]
-    width, height = max(3.6, image_width), image_height + 0.6
+    width, height = max(4.0, image_width), image_height + 0.6
     fig = plt.figure(figsize=(width, height))
     left = (width - image_width) / 2
     ax = fig.add_axes((left / width, 0, image_width / width, image_height / height))
