@@ -272,7 +272,11 @@ def download_model(uri, model_uri, dst):
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    store = Path(uri.removeprefix("sqlite:///"))
+    if uri.startswith("sqlite:///") and not store.is_file():
+        raise DigitnetError(f"no MLflow store at {store} to find {model_uri} in")
     try:
+        client(uri)  # a store of an older MLflow is upgraded under the lock
         with _fluent(uri):
             return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=dst))
     except (MlflowException, OSError) as exc:

@@ -1,0 +1,286 @@
+"""digitnet predict: a CSV and a new sheet in a copy of the workbook, as the network predicts."""
+
+import csv
+import hashlib
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import openpyxl
+import pytest
+import xlsxwriter
+from python_calamine import CalamineWorkbook
+
+from conftest import tiny_digits, tool_env
+from digitnet import predict
+from digitnet.network import Network, save
+from digitnet.workbook import write_workbook
+
+SCORES = [f"p{d}" for d in range(10)]
+N_WRONG = 3  # labels flipped in the labelled workbook, so that accuracy is 77/80, not 1
+
+
+def perfect_network(n_features=16):
+    """Reads tiny_digits exactly: class c lights pixel c, and output c looks at that pixel only.
+
+    Its input scaling is not the identity, so a prediction that skipped it would be wrong.
+    """
+    shift, scale = np.full(n_features, 0.1), np.full(n_features, 2.0)
+    W = np.zeros((n_features, 10))
+    W[np.arange(10), np.arange(10)] = 20.0  # scaled lit pixel >= 0.35, unlit <= 0.05
+    return Network([W], [np.full(10, -5.0)], "sigmoid", shift, scale)
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "model" / "weights.npz"
+    save(path, perfect_network())
+    return path
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    """The tiny digits with N_WRONG labels changed to another digit, so three are mispredicted."""
+    X, labels = tiny_digits()
+    labels[:N_WRONG] = 5
+    path = tmp_path / "labelled.xlsx"
+    write_workbook(path, X, labels)
+    return path, X
+
+
+def x_only_workbook(path, X):
+    """A workbook with sheet X and no sheet y."""
+    with xlsxwriter.Workbook(path) as book:
+        sheet = book.add_worksheet("X")
+        for i, row in enumerate(X.tolist()):
+            sheet.write_row(i, 0, row)
+    return path
+
+
+def run(capsys, *args):
+    """Run the command in this process; (exit status, stdout, stderr)."""
+    try:
+        predict.main([str(a) for a in args])
+        status = 0
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+def sheet(path, name):
+    return CalamineWorkbook.from_path(path).get_sheet_by_name(name).to_python()
+
+
+def md5(path):
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_csv_and_new_sheet_hold_the_networks_digits_and_scores(tmp_path, capsys, model, labelled):
+    workbook, X = labelled
+    status, _, _ = run(
+        capsys, model, workbook, "--csv", tmp_path / "p.csv", "--workbook", tmp_path / "p.xlsx"
+    )
+    assert status == 0
+    network = perfect_network()
+    header, rows = read_csv(tmp_path / "p.csv")
+    assert header == ["row", "digit", *SCORES]
+    assert [int(r[0]) for r in rows] == list(range(1, len(X) + 1))
+    assert [int(r[1]) for r in rows] == network.predict(X).tolist()
+    np.testing.assert_array_equal(
+        [[float(v) for v in r[2:]] for r in rows], network.predict_proba(X)
+    )
+    copied = sheet(tmp_path / "p.xlsx", "predictions")
+    assert copied[0] == header
+    assert [[float(v) for v in r] for r in copied[1:]] == [[float(v) for v in r] for r in rows]
+
+
+def test_the_copy_keeps_the_original_sheets_and_opens_in_openpyxl(
+    tmp_path, capsys, model, labelled
+):
+    workbook, _ = labelled
+    run(capsys, model, workbook, "--workbook", tmp_path / "p.xlsx")
+    book = openpyxl.load_workbook(tmp_path / "p.xlsx")
+    assert book.sheetnames == ["X", "y", "predictions"]
+    assert book["predictions"].max_row == 81
+    for name in ("X", "y"):
+        assert sheet(tmp_path / "p.xlsx", name) == sheet(workbook, name)
+    with zipfile.ZipFile(tmp_path / "p.xlsx") as copy, zipfile.ZipFile(workbook) as original:
+        assert copy.testzip() is None
+        assert copy.read("xl/worksheets/sheet1.xml") == original.read("xl/worksheets/sheet1.xml")
+
+
+def test_accuracy_is_printed_when_the_workbook_has_labels(tmp_path, capsys, model, labelled):
+    workbook, _ = labelled
+    status, out, _ = run(capsys, model, workbook)
+    assert status == 0
+    assert out.splitlines()[-1] == "accuracy 0.9625 (77 of 80 labels in sheet y)"
+
+
+def test_a_workbook_without_labels_gets_predictions_and_no_accuracy(tmp_path, capsys, model):
+    X, _ = tiny_digits()
+    workbook = x_only_workbook(tmp_path / "unlabelled.xlsx", X)
+    status, out, _ = run(capsys, model, workbook)
+    assert status == 0
+    assert "accuracy" not in out
+    _, rows = read_csv(tmp_path / "unlabelled.predictions.csv")
+    assert [int(r[1]) for r in rows] == perfect_network().predict(X).tolist()
+    assert CalamineWorkbook.from_path(tmp_path / "unlabelled.predictions.xlsx").sheet_names == [
+        "X",
+        "predictions",
+    ]
+
+
+def test_outputs_go_beside_the_workbook_which_stays_as_it_was(tmp_path, capsys, model, labelled):
+    workbook, _ = labelled
+    before = md5(workbook)
+    status, out, _ = run(capsys, model, workbook)
+    assert status == 0
+    assert (tmp_path / "labelled.predictions.csv").is_file()
+    assert (tmp_path / "labelled.predictions.xlsx").is_file()
+    assert md5(workbook) == before
+    assert out.startswith(f"predict: {workbook} (80 examples) with {model} → ")
+
+
+def test_the_directory_of_weights_npz_is_a_model_too(tmp_path, capsys, model, labelled):
+    workbook, _ = labelled
+    status, out, _ = run(capsys, model.parent, workbook)
+    assert status == 0
+    assert out.splitlines()[-1] == "accuracy 0.9625 (77 of 80 labels in sheet y)"
+
+
+def test_a_second_prediction_sheet_gets_its_own_name(tmp_path, capsys, model, labelled):
+    workbook, _ = labelled
+    run(capsys, model, workbook, "--workbook", tmp_path / "once.xlsx")
+    status, out, _ = run(
+        capsys, model, tmp_path / "once.xlsx", "--workbook", tmp_path / "twice.xlsx"
+    )
+    assert status == 0
+    assert "(sheet predictions 2)" in out
+    assert CalamineWorkbook.from_path(tmp_path / "twice.xlsx").sheet_names == [
+        "X",
+        "y",
+        "predictions",
+        "predictions 2",
+    ]
+
+
+def test_a_missing_model_is_one_error_line(tmp_path, capsys, labelled):
+    workbook, _ = labelled
+    status, out, err = run(capsys, tmp_path / "nowhere", workbook)
+    assert status == 2
+    assert err == (
+        f"error: model not found: {tmp_path / 'nowhere'} (give a weights.npz, the directory that "
+        "holds it, or an MLflow model URI such as runs:/<run id>/model)\n"
+    )
+    assert not list(tmp_path.glob("*.predictions.*"))
+
+
+def test_a_file_that_is_not_a_model_is_one_error_line(tmp_path, capsys, labelled):
+    workbook, _ = labelled
+    status, _, err = run(capsys, workbook, workbook, "--csv", tmp_path / "p.csv")
+    assert status == 2
+    assert err == (
+        f"error: {workbook} is not a digitnet model (the weights.npz that the train stage writes)\n"
+    )
+
+
+def test_a_workbook_with_another_number_of_columns_is_refused(tmp_path, capsys, model):
+    X, labels = tiny_digits()
+    write_workbook(tmp_path / "narrow.xlsx", X[:, :15], labels)
+    status, _, err = run(capsys, model, tmp_path / "narrow.xlsx")
+    assert status == 2
+    assert err == (
+        f"error: {tmp_path / 'narrow.xlsx'}: sheet X has 15 columns but the model takes 16 (one "
+        "per pixel); give it a workbook in the layout it was trained on\n"
+    )
+    assert not list(tmp_path.glob("narrow.predictions.*"))
+
+
+def test_a_bad_cell_is_named_as_ingest_names_it(tmp_path, capsys, model):
+    X, _ = tiny_digits()
+    path = tmp_path / "bad.xlsx"
+    with xlsxwriter.Workbook(path) as book:
+        rows = book.add_worksheet("X")
+        for i, row in enumerate(X.tolist()):
+            rows.write_row(i, 0, row)
+        rows.write_string(6, 2, "abc")
+    status, _, err = run(capsys, model, path)
+    assert status == 2
+    assert err == (
+        f"error: {path}: sheet X, cell C7 holds text 'abc'; every cell of X must be a number, "
+        "with no header row\n"
+    )
+    assert not list(tmp_path.glob("bad.predictions.*"))
+
+
+def test_a_label_out_of_range_is_named(tmp_path, capsys, model):
+    X, labels = tiny_digits()
+    labels[4] = 11
+    write_workbook(tmp_path / "labels.xlsx", X, labels)
+    status, _, err = run(capsys, model, tmp_path / "labels.xlsx")
+    assert status == 2
+    assert err.startswith(f"error: {tmp_path / 'labels.xlsx'}: sheet y, cell A5 holds 11; ")
+
+
+def test_the_input_workbook_is_never_overwritten(tmp_path, capsys, model, labelled):
+    workbook, _ = labelled
+    before = md5(workbook)
+    status, _, err = run(capsys, model, workbook, "--workbook", workbook)
+    assert status == 2
+    assert err == f"error: {workbook} is the input workbook; choose another file to write to\n"
+    assert md5(workbook) == before
+
+
+def test_a_model_uri_needs_an_existing_store(tmp_path, capsys, labelled):
+    workbook, _ = labelled
+    store = tmp_path / "store.db"
+    status, _, err = run(
+        capsys, "runs:/0123abc/model", workbook, "--tracking-uri", f"sqlite:///{store}"
+    )
+    assert status == 2
+    assert err == f"error: no MLflow store at {store} to find runs:/0123abc/model in\n"
+    assert not store.exists()
+
+
+@pytest.mark.parametrize(
+    "model, is_uri",
+    [
+        ("runs:/abc/model", True),
+        ("models:/digits/1", True),
+        ("file:///tmp/x", True),
+        ("artifacts/model", False),
+        ("weights.npz", False),
+        ("C:/models/weights.npz", False),
+    ],
+)
+def test_model_uris_are_told_from_paths(model, is_uri):
+    assert predict.is_model_uri(model) is is_uri
+
+
+def test_digitnet_predict_is_the_same_command(tmp_path, model, labelled):
+    workbook, _ = labelled
+    result = subprocess.run(
+        [sys.executable, "-m", "digitnet", "predict", str(model), str(workbook)],
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "accuracy 0.9625 (77 of 80 labels in sheet y)"
+    missing = subprocess.run(
+        [sys.executable, "-m", "digitnet", "predict", str(tmp_path / "none"), str(workbook)],
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("error: model not found: ")
+    assert len(missing.stderr.splitlines()) == 1
