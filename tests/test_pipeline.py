@@ -135,6 +135,8 @@ def test_the_run_is_recorded_in_mlflow(reproduced):
     assert artifacts == {
         "evaluation/cost.png",
         "evaluation/confusion.png",
+        "evaluation/misclassified.png",
+        "evaluation/hidden_weights.png",
         "evaluation/metrics.json",
         "evaluation/per_class.json",
     }
