@@ -1,0 +1,253 @@
+"""Every run's network as an MLflow model: loaded by pyfunc, served over REST, registered.
+
+One tiny run of the real Hydra app into a new SQLite store feeds every test here; the server is
+a real `mlflow models serve` on 127.0.0.1, stopped by its process group.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from conftest import ROOT, sh, tiny_digits, tool_env
+from digitnet import cli, predict, tracking
+from digitnet.network import load
+from digitnet.stages.train import train
+from digitnet.workbook import write_workbook
+
+pytestmark = pytest.mark.slow
+
+REGISTERED = "digits"
+OUTPUT_COLUMNS = ["digit", *(f"p{d}" for d in range(10))]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(project dir, store uri, run id, X, labels): one run of `python -m digitnet.train` that
+    registers its model as `digits`."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(ROOT / "conf", root / "conf")
+    X, labels = tiny_digits()
+    write_workbook(root / "data" / "digits.xlsx", X, labels)
+    result = sh(
+        [
+            sys.executable,
+            "-m",
+            "digitnet.train",
+            "train.epochs=30",
+            "train.batch_size=16",
+            f"tracking.register_model={REGISTERED}",
+        ],
+        root,
+    )
+    run_id = result.stdout.split("MLflow run ")[1].split()[0]
+    return root, f"sqlite:///{root / 'mlflow.db'}", run_id, X, labels
+
+
+@pytest.fixture
+def store(trained, monkeypatch):
+    """The trained store as MLflow's process-wide tracking URI, as a user's script sets it."""
+    _, uri, *_ = trained
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
+def network_of(root):
+    """The network the run trained, read from the run's own output directory."""
+    (weights,) = root.glob("outputs/*/*/model/weights.npz")
+    return load(weights)
+
+
+def test_the_run_logs_a_pyfunc_model_that_predicts_like_the_network(trained, store):
+    root, _, run_id, X, _ = trained
+    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    predicted = model.predict(pd.DataFrame(X))
+    network = network_of(root)
+    assert list(predicted.columns) == OUTPUT_COLUMNS
+    assert predicted["digit"].tolist() == network.predict(X).tolist()
+    np.testing.assert_allclose(predicted[OUTPUT_COLUMNS[1:]], network.predict_proba(X))
+
+
+def test_the_logged_model_is_code_and_an_npz_with_a_signature_and_example(trained, store, tmp_path):
+    _, uri, run_id, X, _ = trained
+    local = tracking.download_model(uri, f"runs:/{run_id}/model", tmp_path)
+    files = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
+    assert {"MLmodel", "mlflow_model.py", "artifacts/weights.npz"} <= files
+    assert "code/digitnet/network.py" in files
+    assert not [f for f in files if f.endswith((".pkl", ".pickle", ".cloudpickle"))]
+    described = yaml.safe_load((local / "MLmodel").read_text())
+    inputs = json.loads(described["signature"]["inputs"])
+    outputs = json.loads(described["signature"]["outputs"])
+    assert inputs == [{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 16]}}]
+    assert [column["name"] for column in outputs] == OUTPUT_COLUMNS
+    example = np.asarray(json.loads((local / "input_example.json").read_text()))
+    assert example.shape == (3, 16)
+    assert all(np.isclose(X, row).all(axis=1).any() for row in example)  # rows of the workbook
+    requirements = (local / "requirements.txt").read_text().split()
+    assert [line.split("==")[0] for line in requirements] == ["mlflow", "numpy", "pandas"]
+
+
+def test_the_model_is_served_over_rest(trained, tmp_path):
+    root, uri, run_id, X, _ = trained
+    port = free_port()
+    log = open(tmp_path / "serve.log", "wb")
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            f"runs:/{run_id}/model",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=root,
+        env=tool_env(MLFLOW_TRACKING_URI=uri),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/ping", process, tmp_path / "serve.log")
+        body = {"dataframe_split": {"columns": list(range(16)), "data": X.tolist()}}
+        request = urllib.request.Request(
+            f"{base}/invocations",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())["predictions"]
+    finally:
+        stop_group(process)
+        log.close()
+    network = network_of(root)
+    assert [row["digit"] for row in answer] == network.predict(X).tolist()
+    scores = [[row[f"p{d}"] for d in range(10)] for row in answer]
+    np.testing.assert_allclose(scores, network.predict_proba(X))
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "the server still answers"
+
+
+def stop_group(process, seconds=20):
+    """SIGTERM to the server's process group (it runs its workers as children), then wait until
+    no process of the group is left; SIGKILL what is still there after `seconds`."""
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=seconds)
+    deadline = time.monotonic() + seconds
+    while group_alive(process.pid):
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.1)
+
+
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_register_model_makes_the_run_model_version_1(trained, store):
+    _, uri, run_id, *_ = trained
+    version = MlflowClient(tracking_uri=uri).get_model_version(REGISTERED, "1")
+    assert version.run_id == run_id
+    assert version.status == "READY"
+
+
+def test_digitnet_predict_takes_run_and_registry_uris(trained, tmp_path, capsys):
+    root, uri, run_id, *_ = trained
+    workbook = root / "data" / "digits.xlsx"
+
+    def csv_of(model, name):
+        predict.predict(
+            model=model,
+            workbook=workbook,
+            csv=tmp_path / f"{name}.csv",
+            out_workbook=tmp_path / f"{name}.xlsx",
+            tracking_uri=uri,
+        )
+        return (tmp_path / f"{name}.csv").read_text(), capsys.readouterr().out.splitlines()[-1]
+
+    by_path = csv_of(next(root.glob("outputs/*/*/model")), "path")
+    assert by_path[1].startswith("accuracy ")
+    assert csv_of(f"runs:/{run_id}/model", "run") == by_path
+    assert csv_of(f"models:/{REGISTERED}/1", "registered") == by_path
+
+
+def test_an_unknown_run_in_the_store_is_one_error_line(trained, capsys):
+    root, uri, *_ = trained
+    with pytest.raises(SystemExit) as exit:
+        predict.main(["runs:/0123abc/model", str(root / "data/digits.xlsx"), "--tracking-uri", uri])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: no MLflow model at runs:/0123abc/model in {uri} (Run with id=0123abc not found)\n"
+    )
+
+
+def test_the_model_runs_the_digitnet_code_logged_with_it(trained, tmp_path):
+    """In a new process, loading the model puts its own copy of digitnet first on the path."""
+    _, uri, run_id, *_ = trained
+    script = (
+        "import mlflow; "
+        f"mlflow.pyfunc.load_model('runs:/{run_id}/model', dst_path='{tmp_path}'); "
+        "import digitnet.network; print(digitnet.network.__file__)"
+    )
+    loaded = sh([sys.executable, "-c", script], tmp_path, MLFLOW_TRACKING_URI=uri).stdout.split()
+    assert loaded[-1] == str(tmp_path / "model" / "code" / "digitnet" / "network.py")
+
+
+def test_log_model_false_logs_no_model(trained, monkeypatch, tmp_path):
+    root, uri, *_ = trained
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    config = cli.load_config(["tracking.log_model=false", "train.epochs=2", f"tracking.uri={uri}"])
+    run_id = train(
+        config=config, processed=root / "artifacts/processed", model_dir=tmp_path / "model"
+    ).run_id
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_run(run_id).info.experiment_id
+    models = client.search_logged_models([experiment])
+    assert run_id not in {model.source_run_id for model in models}
+    assert len(models) >= 1  # the module's own run did log one
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url, process, log, seconds=90):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        assert process.poll() is None, f"the server exited:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"no answer from {url} in {seconds} s"
+        time.sleep(0.3)
