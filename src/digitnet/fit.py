@@ -57,6 +57,9 @@ def fit(
     `patience` as well, training stops once it has not improved for that many epochs, and the
     weights of the best epoch are put back. `on_epoch(epoch, cost)` is called after every epoch
     (1-based), for progress reports.
+
+    Every array a step writes is allocated once, before the first epoch (see nn.Workspace), and
+    mini-batches are gathered into arrays of their own, so an epoch allocates next to nothing.
     """
     optimizer = optimizer or SGD()
     rates = np.broadcast_to(np.asarray(lr, dtype=float), (epochs,))
@@ -64,24 +67,36 @@ def fit(
     costs, val_costs = [], []
     best_cost, best_epoch, best_params = np.inf, epochs, None
     keep_z = activation in nn.NEEDS_Z
+    layer_sizes = [X.shape[1], *(W.shape[1] for W in weights)]
+    dtype = np.result_type(X, Y, *weights)
+    batches = _Batches(X, Y, batch_size)
+    workspace = nn.Workspace(layer_sizes, batches.rows, dtype)
+    if validation is not None:
+        X_val, Y_val = validation
+        val_workspace = nn.Workspace(layer_sizes, X_val.shape[0], dtype)
     # A diverging run overflows to inf or NaN. The cost check below catches that and says so;
     # NumPy's overflow warnings would only repeat it, less clearly.
     with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(1, epochs + 1):
             rate, total = float(rates[epoch - 1]), 0.0
-            for X_batch, Y_batch in _batches(X, Y, batch_size, rng):
+            for X_batch, Y_batch in batches.epoch(rng):
+                space = workspace if len(X_batch) == batches.rows else workspace.rows(len(X_batch))
                 pre = [] if keep_z else None
-                activations = nn.forward(X_batch, weights, biases, activation, output, pre)
-                total += nn.cost(activations[-1], Y_batch, weights, l2, output) * len(X_batch)
-                grads_W, grads_b = nn.backward(activations, Y_batch, weights, activation, l2, pre)
+                activations = nn.forward(X_batch, weights, biases, activation, output, pre, space)
+                H = activations[-1]
+                total += nn.cost(H, Y_batch, weights, l2, output, space.scratch) * len(X_batch)
+                grads_W, grads_b = nn.backward(
+                    activations, Y_batch, weights, activation, l2, pre, space
+                )
                 optimizer.step(params, [*grads_W, *grads_b], rate)
             costs.append(total / X.shape[0])
             if not np.isfinite(costs[-1]):
                 raise Diverged(epoch, costs[-1])
             if validation is not None:
-                X_val, Y_val = validation
-                H_val = nn.predict_proba(X_val, weights, biases, activation, output)
-                val_costs.append(nn.cost(H_val, Y_val, weights, 0.0, output))
+                H_val = nn.forward(
+                    X_val, weights, biases, activation, output, workspace=val_workspace
+                )[-1]
+                val_costs.append(nn.cost(H_val, Y_val, weights, 0.0, output, val_workspace.scratch))
             if on_epoch is not None:
                 on_epoch(epoch, costs[-1])
             if patience is None or validation is None:
@@ -101,13 +116,31 @@ def fit(
     )
 
 
-def _batches(X, Y, batch_size, rng):
-    """The whole set once, or shuffled mini-batches covering every row once."""
-    n_samples = X.shape[0]
-    if batch_size is None or batch_size >= n_samples:
-        yield X, Y
-        return
-    order = rng.permutation(n_samples)
-    for start in range(0, n_samples, batch_size):
-        rows = order[start : start + batch_size]
-        yield X[rows], Y[rows]
+class _Batches:
+    """The whole set once per epoch, or shuffled mini-batches covering every row once.
+
+    A mini-batch's rows are gathered into arrays kept for the purpose (`np.take` with `out`),
+    rather than into new ones: each batch is a view of them, valid until the next is drawn.
+    """
+
+    def __init__(self, X, Y, batch_size):
+        self.X, self.Y = X, Y
+        n_samples = X.shape[0]
+        self.full = batch_size is None or batch_size >= n_samples
+        self.rows = n_samples if self.full else batch_size
+        if not self.full:
+            self.X_rows = np.empty((batch_size, X.shape[1]), X.dtype)
+            self.Y_rows = np.empty((batch_size, Y.shape[1]), Y.dtype)
+
+    def epoch(self, rng):
+        if self.full:
+            yield self.X, self.Y
+            return
+        order = rng.permutation(self.X.shape[0])
+        for start in range(0, len(order), self.rows):
+            rows = order[start : start + self.rows]
+            n = len(rows)
+            yield (
+                np.take(self.X, rows, axis=0, out=self.X_rows[:n], mode="clip"),
+                np.take(self.Y, rows, axis=0, out=self.Y_rows[:n], mode="clip"),
+            )
