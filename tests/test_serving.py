@@ -129,14 +129,8 @@ def test_the_model_is_served_over_rest(trained, tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"{base}/ping", process, tmp_path / "serve.log")
-        body = {"dataframe_split": {"columns": list(range(16)), "data": X.tolist()}}
-        request = urllib.request.Request(
-            f"{base}/invocations",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            answer = json.loads(response.read())["predictions"]
+        answer = invoke(base, {"dataframe_split": {"columns": list(range(16)), "data": X.tolist()}})
+        as_inputs = invoke(base, {"inputs": X[:5].tolist()})  # the other request format
     finally:
         stop_group(process)
         log.close()
@@ -144,8 +138,20 @@ def test_the_model_is_served_over_rest(trained, tmp_path):
     assert [row["digit"] for row in answer] == network.predict(X).tolist()
     scores = [[row[f"p{d}"] for d in range(10)] for row in answer]
     np.testing.assert_allclose(scores, network.predict_proba(X))
+    assert [row["digit"] for row in as_inputs] == network.predict(X[:5]).tolist()
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the server still answers"
+
+
+def invoke(base, body):
+    """POST `body` to the server's /invocations; its predictions."""
+    request = urllib.request.Request(
+        f"{base}/invocations",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["predictions"]
 
 
 def stop_group(process, seconds=20):
