@@ -239,6 +239,18 @@ def test_log_model_false_logs_no_model(trained, monkeypatch, tmp_path):
     assert len(models) >= 1  # the module's own run did log one
 
 
+def test_logging_a_model_leaves_sys_path_as_it_was(trained, monkeypatch):
+    """MLflow loads the new model to check its example, which would put the model's temporary
+    code directory on sys.path, once per job of a sweep."""
+    root, uri, run_id, X, _ = trained
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (weights,) = root.glob("outputs/*/*/model/weights.npz")
+    before = list(sys.path)
+    model_uri = tracking.log_model(uri, run_id, weights, X[:2])
+    assert sys.path == before
+    assert model_uri.startswith("models:/m-")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
