@@ -1,6 +1,7 @@
 """The training loop: full batches or shuffled mini-batches, any optimiser, a cost per epoch,
 and early stopping on the validation cost."""
 
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
@@ -63,20 +64,27 @@ def fit(
     """
     optimizer = optimizer or SGD()
     rates = np.broadcast_to(np.asarray(lr, dtype=float), (epochs,))
-    params = [*weights, *biases]
-    costs, val_costs = [], []
-    best_cost, best_epoch, best_params = np.inf, epochs, None
-    keep_z = activation in nn.NEEDS_Z
+    given = [*weights, *biases]
+    # While training, the parameters live in one flat vector, with `weights` and `biases` as
+    # views of it, and so do the gradients (see nn.Workspace): an optimiser step is then a few
+    # operations on one vector rather than a few on each array. `given` gets the result.
+    params, views = nn.flat_views([p.shape for p in given], np.result_type(*given))
+    for view, p in zip(views, given, strict=True):
+        view[...] = p
+    weights, biases = views[: len(weights)], views[len(weights) :]
     layer_sizes = [X.shape[1], *(W.shape[1] for W in weights)]
-    dtype = np.result_type(X, Y, *weights)
+    dtype = np.result_type(X, Y, params)
     batches = _Batches(X, Y, batch_size)
     workspace = nn.Workspace(layer_sizes, batches.rows, dtype)
     if validation is not None:
         X_val, Y_val = validation
         val_workspace = nn.Workspace(layer_sizes, X_val.shape[0], dtype)
+    keep_z = activation in nn.NEEDS_Z
+    costs, val_costs = [], []
+    best_cost, best_epoch, best_params = np.inf, epochs, None
     # A diverging run overflows to inf or NaN. The cost check below catches that and says so;
     # NumPy's overflow warnings would only repeat it, less clearly.
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"), _copied_back(views, given):
         for epoch in range(1, epochs + 1):
             rate, total = float(rates[epoch - 1]), 0.0
             for X_batch, Y_batch in batches.epoch(rng):
@@ -85,35 +93,41 @@ def fit(
                 activations = nn.forward(X_batch, weights, biases, activation, output, pre, space)
                 H = activations[-1]
                 total += nn.cost(H, Y_batch, weights, l2, output, space.scratch) * len(X_batch)
-                grads_W, grads_b = nn.backward(
-                    activations, Y_batch, weights, activation, l2, pre, space
-                )
-                optimizer.step(params, [*grads_W, *grads_b], rate)
+                nn.backward(activations, Y_batch, weights, activation, l2, pre, space)
+                optimizer.step([params], [workspace.grads], rate)
             costs.append(total / X.shape[0])
             if not np.isfinite(costs[-1]):
                 raise Diverged(epoch, costs[-1])
             if validation is not None:
-                H_val = nn.forward(
-                    X_val, weights, biases, activation, output, workspace=val_workspace
-                )[-1]
-                val_costs.append(nn.cost(H_val, Y_val, weights, 0.0, output, val_workspace.scratch))
+                space = val_workspace
+                H_val = nn.forward(X_val, weights, biases, activation, output, None, space)[-1]
+                val_costs.append(nn.cost(H_val, Y_val, weights, 0.0, output, space.scratch))
             if on_epoch is not None:
                 on_epoch(epoch, costs[-1])
             if patience is None or validation is None:
                 continue
             if val_costs[-1] < best_cost:
                 best_cost, best_epoch = val_costs[-1], epoch
-                best_params = [p.copy() for p in params]
+                best_params = params.copy()
             elif epoch - best_epoch >= patience:
                 break
-    if best_params is not None:
-        for p, best in zip(params, best_params, strict=True):
-            p[...] = best
-    else:
-        best_epoch = len(costs)
+        if best_params is not None:
+            params[...] = best_params
+        else:
+            best_epoch = len(costs)
     return History(
         np.array(costs), np.array(val_costs) if validation is not None else None, best_epoch
     )
+
+
+@contextmanager
+def _copied_back(views, given):
+    """Copy the trained values into the caller's arrays on the way out, also after Diverged."""
+    try:
+        yield
+    finally:
+        for p, view in zip(given, views, strict=True):
+            p[...] = view
 
 
 class _Batches:

@@ -18,6 +18,7 @@ Nothing here reads files, prints or knows about configuration: arrays in, arrays
 """
 
 import copy
+import math
 
 import numpy as np
 
@@ -129,6 +130,17 @@ def init_params(layer_sizes, rng, dtype=np.float64, init="glorot_uniform"):
     return weights, biases
 
 
+def flat_views(shapes, dtype):
+    """One flat array, and views of consecutive pieces of it with the given shapes."""
+    flat = np.empty(sum(math.prod(shape) for shape in shapes), dtype)
+    views, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        views.append(flat[start : start + size].reshape(shape))
+        start += size
+    return flat, views
+
+
 class Workspace:
     """Every array one training step writes, for batches of up to `n_rows` examples.
 
@@ -142,9 +154,9 @@ class Workspace:
         self.deltas = [np.empty((n_rows, size), dtype) for size in outputs]  # dJ/dZ of each
         self.scratch = np.empty((n_rows, layer_sizes[-1]), dtype)  # the cost's clipped H
         self.ones = np.ones(n_rows, dtype)
-        pairs = zip(layer_sizes[:-1], outputs, strict=True)
-        self.grads_W = [np.empty((fan_in, fan_out), dtype) for fan_in, fan_out in pairs]
-        self.grads_b = [np.empty(size, dtype) for size in outputs]
+        shapes = [*zip(layer_sizes[:-1], outputs, strict=True), *((size,) for size in outputs)]
+        self.grads, views = flat_views(shapes, dtype)  # all gradients in one vector
+        self.grads_W, self.grads_b = views[: len(outputs)], views[len(outputs) :]
 
     def rows(self, n):
         """A workspace sharing these arrays, cut to n rows."""
