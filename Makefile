@@ -48,7 +48,16 @@ test: install-dev ## lint, then run the test suite in .venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
 
-bench: sample ## measure pipeline, sweep and hostile-file figures (docs/benchmarks.md)
+$(VENV)/.installed-bench: $(VENV)/.installed
+	@echo "Installing what the benchmarks measure digitnet against (scikit-learn, pandas) ..."
+	@$(PIP) -c requirements.lock -e '.[bench]' $(QUIET_PIP)
+	@touch $@
+
+bench: sample $(VENV)/.installed-bench ## measure every figure in docs/benchmarks.md (about 10 min)
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/epoch.py
+	$(BIN)/python benchmarks/scaling.py
+	$(BIN)/python benchmarks/job.py
 	$(BIN)/python benchmarks/repro.py
 	$(BIN)/python benchmarks/sweep.py
 	$(BIN)/python benchmarks/hostile.py

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGET_FULL_S = 30.0  # the bar for a default `dvc repro` after set-up
+BAR_FULL_S = 20.0  # a default `dvc repro` from clean outputs, after set-up
+BAR_NOOP_S = 3.0  # a `dvc repro` with nothing to do
 
 
 def run(args, cwd):
@@ -44,12 +45,12 @@ def main():
         full = run(["dvc", "repro"], project)
         noop = run(["dvc", "repro"], project)
         metrics = json.loads((project / "artifacts/eval/metrics.json").read_text())
-    print(
-        f"dvc repro, all four stages, from clean outputs: {full:6.1f} s "
-        f"(bar {BUDGET_FULL_S:.0f} s: {full / BUDGET_FULL_S:.2f} of it)"
-    )
-    print(f"dvc repro with nothing changed:                 {noop:6.1f} s")
-    print(f"test accuracy of the default model:             {metrics['test_accuracy']:.4f}")
+    print("dvc repro on the sample, default settings, in a fresh copy of the project:")
+    print(f"  {'all four stages, from clean outputs':48s} {full:6.1f} s")
+    print(f"  {'nothing changed':48s} {noop:6.1f} s")
+    print(f"  {'test accuracy of the default model':48s} {metrics['test_accuracy']:8.4f}")
+    print(f"  bar: full run / {BAR_FULL_S:.0f} s: {full / BAR_FULL_S:.2f} (≤ 1)")
+    print(f"  bar: no-op run / {BAR_NOOP_S:.0f} s: {noop / BAR_NOOP_S:.2f} (≤ 1)")
 
 
 if __name__ == "__main__":

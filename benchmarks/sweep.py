@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ["model.hidden_sizes=[10],[25],[50]", "train.lr=0.1,0.5", "train.epochs=50,100"]
+BAR_OVERHEAD_S = 0.5  # a job's time beyond its epochs, with the joblib launcher
 
 
 def sweep(project, name, *extra):
@@ -65,6 +66,8 @@ def main():
             f"median {statistics.median(overheads):.2f} s, max {max(overheads):.2f} s"
         )
     print(f"  joblib / basic wall time: {joblib[0] / basic[0]:.2f}")
+    ratio = statistics.median(joblib[2]) / BAR_OVERHEAD_S
+    print(f"  bar: joblib job overhead, median / {BAR_OVERHEAD_S} s: {ratio:.2f} (≤ 1)")
 
 
 if __name__ == "__main__":

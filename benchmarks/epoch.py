@@ -1,0 +1,233 @@
+"""Time one training epoch of the 400-25-10 sigmoid network on the sample's 5000 rows.
+
+    make bench          (or: .venv/bin/python benchmarks/epoch.py)
+
+Each epoch is set against the time of its own matrix products, done alone into arrays allocated
+once (what the machine's BLAS needs for the arithmetic: the floor), against the same epoch
+written the straightforward NumPy way, and against scikit-learn's MLPClassifier on the same net,
+data and batch (sgd, momentum 0, no L2). Then the float32 path's accuracy is compared with
+float64's after the same training. Needs the `bench` extra (scikit-learn).
+"""
+
+import warnings
+
+import numpy as np
+from _bench import bar, figure, interleaved, sample_arrays
+
+from digitnet import nn
+from digitnet.fit import fit
+
+LAYERS = [400, 25, 10]
+LR = 0.5
+EPOCHS_PER_CALL = 20  # each timed call runs this many epochs
+ROUNDS = 9
+ANCHORS = {  # seconds per epoch, measured on this kind of machine
+    "straightforward": 11.7e-3,
+    "buffers": 7.3e-3,
+    "float32": 3.2e-3,
+    "products": 9e-3,  # 8-10 ms
+    "sklearn": 12e-3,  # 11-13 ms
+}
+
+
+def digitnet_epochs(X, Y, batch_size, dtype, output="sigmoid"):
+    """`fit` for EPOCHS_PER_CALL epochs, continuing from where the last call stopped."""
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    weights, biases = nn.init_params(LAYERS, np.random.default_rng(0), dtype)
+    rng = np.random.default_rng(0)
+
+    def run():
+        fit(
+            weights,
+            biases,
+            X,
+            Y,
+            activation="sigmoid",
+            output=output,
+            lr=LR,
+            epochs=EPOCHS_PER_CALL,
+            batch_size=batch_size,
+            l2=0.0,
+            rng=rng,
+        )
+
+    return run
+
+
+def products_alone(X, batch_size, dtype):
+    """The five matrix products of each batch of an epoch, into arrays allocated once.
+
+    Forward X·W1 and A1·W2; backward A1ᵀ·D2, D2·W2ᵀ and Xᵀ·D1. The batches are contiguous
+    slices of X, so no gathering is timed either.
+    """
+    X = X.astype(dtype)
+    rows = len(X) if batch_size is None else batch_size
+    batches = [X[start : start + rows] for start in range(0, len(X), rows)]
+    rng = np.random.default_rng(0)
+    (W1, W2), _ = nn.init_params(LAYERS, rng, dtype)
+    A1, H = np.empty((rows, 25), dtype), np.empty((rows, 10), dtype)
+    D1, D2 = rng.random((rows, 25)).astype(dtype), rng.random((rows, 10)).astype(dtype)
+    G1, G2 = np.empty_like(W1), np.empty_like(W2)
+
+    def run():
+        for _ in range(EPOCHS_PER_CALL):
+            for X_batch in batches:
+                n = len(X_batch)
+                np.matmul(X_batch, W1, out=A1[:n])
+                np.matmul(A1[:n], W2, out=H[:n])
+                np.matmul(A1[:n].T, D2[:n], out=G2)
+                np.matmul(D2[:n], W2.T, out=D1[:n])
+                np.matmul(X_batch.T, D1[:n], out=G1)
+
+    return run
+
+
+def straightforward_epochs(X, Y):
+    """Full-batch gradient descent as the textbook writes it: a new array for every step."""
+    rng = np.random.default_rng(0)
+    (W1, W2), (b1, b2) = nn.init_params(LAYERS, rng)
+    m = len(X)
+
+    def run():
+        nonlocal W1, W2, b1, b2
+        for _ in range(EPOCHS_PER_CALL):
+            A1 = 1.0 / (1.0 + np.exp(-(X @ W1 + b1)))
+            H = 1.0 / (1.0 + np.exp(-(A1 @ W2 + b2)))
+            H = np.clip(H, 1e-15, 1 - 1e-15)
+            _cost = -np.sum(Y * np.log(H) + (1 - Y) * np.log(1 - H)) / m
+            D2 = (H - Y) / m
+            D1 = (D2 @ W2.T) * A1 * (1 - A1)
+            W2 = W2 - LR * (A1.T @ D2)
+            b2 = b2 - LR * D2.sum(axis=0)
+            W1 = W1 - LR * (X.T @ D1)
+            b1 = b1 - LR * D1.sum(axis=0)
+
+    return run
+
+
+def sklearn_model(batch_size, epochs, n_rows):
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier(
+        hidden_layer_sizes=(25,),
+        activation="logistic",
+        solver="sgd",
+        learning_rate_init=LR,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        alpha=0.0,
+        batch_size=batch_size or n_rows,
+        shuffle=batch_size is not None,
+        max_iter=epochs,
+        tol=0.0,
+        n_iter_no_change=10**9,
+        warm_start=True,
+        random_state=0,
+    )
+
+
+def sklearn_fit(model, X, classes):
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, classes)
+
+
+def sklearn_epochs(X, classes, batch_size):
+    """MLPClassifier, warm-started so that each call runs EPOCHS_PER_CALL more epochs."""
+    model = sklearn_model(batch_size, EPOCHS_PER_CALL, len(X))
+    return lambda: sklearn_fit(model, X, classes)
+
+
+def timed(candidates):
+    """Per-epoch medians, after one untimed round that warms caches and BLAS threads."""
+    interleaved(candidates, 1)
+    return interleaved(candidates, ROUNDS, per_call=EPOCHS_PER_CALL)
+
+
+def full_batch(X, Y, classes):
+    print(f"Full batch, {len(X)} rows, 400-25-10 sigmoid, one epoch (median of {ROUNDS} rounds):")
+    t = timed(
+        {
+            "straightforward": straightforward_epochs(X, Y),
+            "digitnet": digitnet_epochs(X, Y, None, np.float64),
+            "digitnet softmax": digitnet_epochs(X, Y, None, np.float64, "softmax"),
+            "products": products_alone(X, None, np.float64),
+            "float32": digitnet_epochs(X, Y, None, np.float32),
+            "products float32": products_alone(X, None, np.float32),
+            "sklearn": sklearn_epochs(X, classes, None),
+        }
+    )
+    figure("straightforward NumPy, float64", t["straightforward"], ANCHORS["straightforward"])
+    figure("digitnet fit, float64 (sigmoid outputs)", t["digitnet"], ANCHORS["buffers"])
+    figure("digitnet fit, float64, softmax outputs", t["digitnet softmax"])
+    figure("its matrix products alone, float64", t["products"], ANCHORS["products"])
+    figure("scikit-learn MLPClassifier, float64", t["sklearn"], ANCHORS["sklearn"])
+    figure("digitnet fit, float32", t["float32"], ANCHORS["float32"])
+    figure("its matrix products alone, float32", t["products float32"])
+    bar("float64 epoch / its matrix products", t["digitnet"] / t["products"], 1.1)
+    bar("float32 epoch / its matrix products", t["float32"] / t["products float32"], 1.1)
+    bar("scikit-learn / digitnet, float64", t["sklearn"] / t["digitnet"], 1.3, at_least=True)
+    bar("scikit-learn float64 / digitnet float32", t["sklearn"] / t["float32"], 3, at_least=True)
+    print(f"  straightforward NumPy / digitnet: {t['straightforward'] / t['digitnet']:.2f}")
+
+
+def mini_batch(X, Y, classes, batch_size=256):
+    print(f"Mini-batches of {batch_size}, shuffled every epoch, one epoch:")
+    t = timed(
+        {
+            "digitnet": digitnet_epochs(X, Y, batch_size, np.float64),
+            "products": products_alone(X, batch_size, np.float64),
+            "sklearn": sklearn_epochs(X, classes, batch_size),
+        }
+    )
+    figure(f"digitnet fit, float64, batch {batch_size}", t["digitnet"])
+    figure("its matrix products alone", t["products"])
+    figure(f"scikit-learn MLPClassifier, batch {batch_size}", t["sklearn"])
+    bar(f"batch-{batch_size} epoch / its matrix products", t["digitnet"] / t["products"], 1.5)
+    print(f"  scikit-learn / digitnet: {t['sklearn'] / t['digitnet']:.2f}")
+
+
+def accuracy(X, Y, classes, epochs=300):
+    """Test accuracy after `epochs` full-batch epochs on 4000 rows, tested on the other 1000."""
+    order = np.random.default_rng(0).permutation(len(X))
+    train, test = order[:4000], order[4000:]
+    scores = {}
+    for dtype in (np.float64, np.float32):
+        weights, biases = nn.init_params(LAYERS, np.random.default_rng(0), dtype)
+        fit(
+            weights,
+            biases,
+            X[train].astype(dtype),
+            Y[train].astype(dtype),
+            activation="sigmoid",
+            lr=LR,
+            epochs=epochs,
+            batch_size=None,
+            l2=0.0,
+            rng=np.random.default_rng(0),
+        )
+        predicted = nn.predict(X[test].astype(dtype), weights, biases)
+        scores[np.dtype(dtype).name] = np.mean(predicted == classes[test])
+    model = sklearn_model(None, epochs, len(train))
+    sklearn_fit(model, X[train], classes[train])
+    scores["sklearn"] = np.mean(model.predict(X[test]) == classes[test])
+    print(f"Test accuracy after {epochs} full-batch epochs (4000 rows to train, 1000 to test):")
+    for name, label in (("float64", "digitnet float64"), ("float32", "digitnet float32")):
+        print(f"  {label:58s} {scores[name]:10.4f}")
+    print(f"  {'scikit-learn MLPClassifier, float64':58s} {scores['sklearn']:10.4f}")
+    for other in ("float64", "sklearn"):
+        points = abs(scores["float32"] - scores[other]) * 100
+        bar(f"|float32 - {other}| accuracy, points", points, 0.5)
+
+
+def main():
+    X, Y, classes = sample_arrays()
+    full_batch(X, Y, classes)
+    mini_batch(X, Y, classes)
+    accuracy(X, Y, classes)
+
+
+if __name__ == "__main__":
+    main()
