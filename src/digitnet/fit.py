@@ -133,8 +133,9 @@ def _copied_back(views, given):
 class _Batches:
     """The whole set once per epoch, or shuffled mini-batches covering every row once.
 
-    A mini-batch's rows are gathered into arrays kept for the purpose (`np.take` with `out`),
+    A mini-batch's rows are gathered into arrays kept for the purpose (`take` with `out`),
     rather than into new ones: each batch is a view of them, valid until the next is drawn.
+    (mode="clip" changes nothing, the rows being valid, but "raise" would copy via a buffer.)
     """
 
     def __init__(self, X, Y, batch_size):
@@ -155,6 +156,6 @@ class _Batches:
             rows = order[start : start + self.rows]
             n = len(rows)
             yield (
-                np.take(self.X, rows, axis=0, out=self.X_rows[:n], mode="clip"),
-                np.take(self.Y, rows, axis=0, out=self.Y_rows[:n], mode="clip"),
+                self.X.take(rows, axis=0, out=self.X_rows[:n], mode="clip"),
+                self.Y.take(rows, axis=0, out=self.Y_rows[:n], mode="clip"),
             )

@@ -203,13 +203,15 @@ def cost(H, Y, weights, l2=0.0, output="sigmoid", scratch=None):
     """
     m = Y.shape[0]
     eps = np.finfo(H.dtype).eps
-    H = np.clip(H, eps, 1.0 - eps, out=scratch)
+    H = H.clip(eps, 1.0 - eps, out=scratch)
     if output == "softmax":
         data_cost = -np.vdot(Y, np.log(H, out=H)) / m
     else:
-        log_h = np.log(H)
-        log_not_h = np.log1p(np.negative(H, out=H), out=H)
-        data_cost = -(np.vdot(Y, log_h) + np.vdot(1.0 - Y, log_not_h)) / m
+        # Σ y·log h + (1 - y)·log(1 - h) = Σ y·(log h - log(1 - h)) + Σ log(1 - h)
+        log_not_h = np.log1p(-H)
+        log_odds = np.log(H, out=H)
+        log_odds -= log_not_h
+        data_cost = -(np.vdot(Y, log_odds) + log_not_h.sum()) / m
     # computed even for l2 = 0, where 0·inf = NaN makes infinite weights show in the cost
     penalty = 0.5 * l2 / m * sum(np.vdot(W, W) for W in weights)
     return float(data_cost + penalty)
