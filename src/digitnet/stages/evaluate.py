@@ -72,7 +72,8 @@ def evaluate(*, processed, model_dir, out, tracking_uri=None, run_id=None):
             [out / name for name in FIGURES + ("metrics.json", "per_class.json")],
             "evaluation",
         )
-        tracking.log_artifacts(tracking_uri, run_id, [model_dir / "weights.npz"], "model")
+        # beside, not inside, the pyfunc model at runs:/<id>/model, which carries its own copy
+        tracking.log_artifacts(tracking_uri, run_id, [model_dir / "weights.npz"], "weights")
 
     accuracies = ", ".join(f"{split} {summary[f'{split}_accuracy']:.4f}" for split in scores)
     print(f"evaluate: accuracy {accuracies} → {out}/metrics.json")
