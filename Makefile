@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	@echo "Installing the test and lint tools ..."
-	@$(PIP) -c requirements.lock -e '.[dev,optuna]' $(QUIET_PIP)
+	@$(PIP) -c requirements.lock -e '.[dev,optuna,ray,slurm]' $(QUIET_PIP)
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv and install the project (pinned versions)
@@ -76,7 +76,7 @@ ui: install ## open the MLflow UI on http://127.0.0.1:5000 over the project's ru
 lock: ## re-resolve the newest versions into requirements.lock
 	rm -rf /tmp/digitnet-lock && $(PYTHON) -m venv /tmp/digitnet-lock
 	/tmp/digitnet-lock/bin/pip install --quiet --upgrade pip
-	/tmp/digitnet-lock/bin/pip install --quiet -e '.[dev,optuna]'
+	/tmp/digitnet-lock/bin/pip install --quiet -e '.[dev,optuna,ray,slurm,s3]'
 	{ echo "# Exact versions that 'make' installs (pip install -c requirements.lock). Regenerate with 'make lock'."; \
 	  /tmp/digitnet-lock/bin/pip freeze --exclude-editable | grep -v '^-e'; } > requirements.lock
 
