@@ -64,10 +64,11 @@ def products_alone(X, batch_size, dtype):
     rows = len(X) if batch_size is None else batch_size
     batches = [X[start : start + rows] for start in range(0, len(X), rows)]
     rng = np.random.default_rng(0)
-    (W1, W2), _ = nn.init_params(LAYERS, rng, dtype)
+    # weights and their gradients in Fortran order, as fit keeps them (see nn.backward)
+    W1, W2 = (np.asfortranarray(W) for W in nn.init_params(LAYERS, rng, dtype)[0])
     A1, H = np.empty((rows, 25), dtype), np.empty((rows, 10), dtype)
     D1, D2 = rng.random((rows, 25)).astype(dtype), rng.random((rows, 10)).astype(dtype)
-    G1, G2 = np.empty_like(W1), np.empty_like(W2)
+    G1, G2 = np.empty_like(W1, order="F"), np.empty_like(W2, order="F")
 
     def run():
         for _ in range(EPOCHS_PER_CALL):
