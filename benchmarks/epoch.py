@@ -30,10 +30,10 @@ ANCHORS = {  # seconds per epoch, measured on this kind of machine
 }
 
 
-def digitnet_epochs(X, Y, batch_size, dtype, output="sigmoid"):
-    """`fit` for EPOCHS_PER_CALL epochs, continuing from where the last call stopped."""
+def digitnet_epochs(X, Y, batch_size, dtype, output="sigmoid", hidden=25, epochs=EPOCHS_PER_CALL):
+    """`fit` for `epochs` epochs, continuing from where the last call stopped."""
     X, Y = X.astype(dtype), Y.astype(dtype)
-    weights, biases = nn.init_params(LAYERS, np.random.default_rng(0), dtype)
+    weights, biases = nn.init_params([400, hidden, 10], np.random.default_rng(0), dtype)
     rng = np.random.default_rng(0)
 
     def run():
@@ -45,7 +45,7 @@ def digitnet_epochs(X, Y, batch_size, dtype, output="sigmoid"):
             activation="sigmoid",
             output=output,
             lr=LR,
-            epochs=EPOCHS_PER_CALL,
+            epochs=epochs,
             batch_size=batch_size,
             l2=0.0,
             rng=rng,
@@ -54,7 +54,7 @@ def digitnet_epochs(X, Y, batch_size, dtype, output="sigmoid"):
     return run
 
 
-def products_alone(X, batch_size, dtype):
+def products_alone(X, batch_size, dtype, hidden=25, epochs=EPOCHS_PER_CALL):
     """The five matrix products of each batch of an epoch, into arrays allocated once.
 
     Forward X·W1 and A1·W2; backward A1ᵀ·D2, D2·W2ᵀ and Xᵀ·D1. The batches are contiguous
@@ -65,13 +65,14 @@ def products_alone(X, batch_size, dtype):
     batches = [X[start : start + rows] for start in range(0, len(X), rows)]
     rng = np.random.default_rng(0)
     # weights and their gradients in Fortran order, as fit keeps them (see nn.backward)
-    W1, W2 = (np.asfortranarray(W) for W in nn.init_params(LAYERS, rng, dtype)[0])
-    A1, H = np.empty((rows, 25), dtype), np.empty((rows, 10), dtype)
-    D1, D2 = rng.random((rows, 25)).astype(dtype), rng.random((rows, 10)).astype(dtype)
+    weights, _ = nn.init_params([400, hidden, 10], rng, dtype)
+    W1, W2 = (np.asfortranarray(W) for W in weights)
+    A1, H = np.empty((rows, hidden), dtype), np.empty((rows, 10), dtype)
+    D1, D2 = rng.random((rows, hidden)).astype(dtype), rng.random((rows, 10)).astype(dtype)
     G1, G2 = np.empty_like(W1, order="F"), np.empty_like(W2, order="F")
 
     def run():
-        for _ in range(EPOCHS_PER_CALL):
+        for _ in range(epochs):
             for X_batch in batches:
                 n = len(X_batch)
                 np.matmul(X_batch, W1, out=A1[:n])
