@@ -9,6 +9,8 @@ the MLflow store, the experiment and the sweep's parent run, and leaves their id
 
 import logging
 import math
+import os
+import socket
 import time
 import traceback
 from pathlib import Path
@@ -25,6 +27,26 @@ from digitnet.stages.train import read_costs
 SWEEP_FILE = "sweep.json"
 JOB_FILE = "job.json"
 log = logging.getLogger(__name__)
+
+
+LAUNCH_DIR_VAR = "DIGITNET_LAUNCH_DIR"  # set by conf/hydra/launcher/ray.yaml for every worker
+
+
+def enter_launch_dir():
+    """Ray's worker setup hook: work in the directory the sweep was launched from.
+
+    A worker on a Ray cluster starts in the directory where `ray start` ran, so the sweep's
+    relative paths (its directory, data/, artifacts/, the default mlflow.db) would resolve there.
+    """
+    directory = os.environ.get(LAUNCH_DIR_VAR)
+    if not directory:
+        return
+    if not os.path.isdir(directory):
+        raise DigitnetError(
+            f"the sweep was launched from {directory}, which node {socket.gethostname()} "
+            "does not have: every Ray node must see the project at the same path"
+        )
+    os.chdir(directory)
 
 
 def sweep_id(sweep_dir):
