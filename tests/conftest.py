@@ -2,8 +2,13 @@
 
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +68,87 @@ def sh(args, cwd, check=True, **extra_env):
             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         )
     return result
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_group(process, seconds=20):
+    """SIGTERM to the process group that `process` leads (started with start_new_session), then
+    wait until no process of the group is left; SIGKILL what is still there after `seconds`."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + seconds
+    while group_alive(process.pid) and time.monotonic() < deadline:
+        process.poll()  # reap the leader, so that it does not linger as a zombie
+        time.sleep(0.1)
+    if group_alive(process.pid):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_for_url(url, process, seconds=90):
+    """Poll `url` until it answers 200; fail if `process` exits or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            pytest.fail(f"{process.args[0]} exited {process.returncode} before {url} answered")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{url} did not answer in {seconds} s")
+        time.sleep(0.5)
+
+
+@contextmanager
+def mlflow_server(cwd, backend_store_uri, *options):
+    """A real `mlflow server` on 127.0.0.1 at a free port; yields its base URL. It runs in its own
+    process group, stopped by its process id when the block ends."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            backend_store_uri,
+            *options,
+        ],
+        cwd=cwd,
+        env=tool_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_url(f"{base}/health", process)
+        yield base
+    finally:
+        stop_group(process)
 
 
 def set_yaml_key(path, key, value):

@@ -2,19 +2,15 @@
 
 import csv
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from conftest import mlflow_server as running_mlflow_server
 from conftest import sh, tool_env
 
 pytestmark = pytest.mark.slow
@@ -131,56 +127,11 @@ def test_the_grid_preset_sweeps_three_axes_into_18_jobs(checkout):
     assert "all 18 jobs finished" in result.stdout
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(checkout):
     """A real `mlflow server` on 127.0.0.1 over the checkout's store, stopped by its pid."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{checkout / 'mlflow.db'}",
-        ],
-        cwd=checkout,
-        env=tool_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None, "mlflow server exited"
-            assert time.monotonic() < deadline, "mlflow server did not answer in 90 s"
-            time.sleep(0.5)
+    with running_mlflow_server(checkout, f"sqlite:///{checkout / 'mlflow.db'}") as base:
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def rest(base, endpoint, body=None, **query):
