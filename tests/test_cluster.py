@@ -4,6 +4,7 @@ local mode, and submitit's local rehearsal of SLURM."""
 import csv
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -75,8 +76,13 @@ def test_a_ray_worker_moves_into_the_directory_the_sweep_was_launched_from(tmp_p
 def test_a_ray_node_without_the_launch_directory_says_so(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(sweep.LAUNCH_DIR_VAR, str(tmp_path / "elsewhere"))
-    with pytest.raises(DigitnetError, match="elsewhere.*every Ray node must see the project"):
+    with pytest.raises(DigitnetError) as raised:
         sweep.enter_launch_dir()
+    assert str(raised.value) == (
+        f"the sweep was launched from {tmp_path / 'elsewhere'}, which node "
+        f"{socket.gethostname()} does not have: "
+        "every Ray node must see the project at the same path"
+    )
     assert Path.cwd() == tmp_path
 
 
