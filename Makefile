@@ -46,7 +46,7 @@ repro: install ## rerun what changed in the pipeline
 
 test: install-dev ## lint, then run the test suite in .venv
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 $(VENV)/.installed-bench: $(VENV)/.installed
 	@echo "Installing what the benchmarks measure digitnet against (scikit-learn, pandas) ..."
