@@ -58,17 +58,20 @@ def products_alone(X, batch_size, dtype, hidden=25, epochs=EPOCHS_PER_CALL):
     """The five matrix products of each batch of an epoch, into arrays allocated once.
 
     Forward X·W1 and A1·W2; backward A1ᵀ·D2, D2·W2ᵀ and Xᵀ·D1. The batches are contiguous
-    slices of X, so no gathering is timed either.
+    slices of X, so no gathering is timed either. Every array is in the memory order fit keeps
+    it in: X in C order, weights and their gradients in Fortran order (see nn.backward), and
+    activations and deltas in `nn.unit_order`.
     """
     X = X.astype(dtype)
     rows = len(X) if batch_size is None else batch_size
     batches = [X[start : start + rows] for start in range(0, len(X), rows)]
     rng = np.random.default_rng(0)
-    # weights and their gradients in Fortran order, as fit keeps them (see nn.backward)
     weights, _ = nn.init_params([400, hidden, 10], rng, dtype)
     W1, W2 = (np.asfortranarray(W) for W in weights)
-    A1, H = np.empty((rows, hidden), dtype), np.empty((rows, 10), dtype)
-    D1, D2 = rng.random((rows, hidden)).astype(dtype), rng.random((rows, 10)).astype(dtype)
+    order = nn.unit_order(dtype)
+    A1, H = np.empty((rows, hidden), dtype, order), np.empty((rows, 10), dtype, order)
+    D1 = np.asarray(rng.random((rows, hidden)), dtype, order)
+    D2 = np.asarray(rng.random((rows, 10)), dtype, order)
     G1, G2 = np.empty_like(W1, order="F"), np.empty_like(W2, order="F")
 
     def run():

@@ -74,10 +74,10 @@ def fit(
     weights, biases = views[: len(weights)], views[len(weights) :]
     layer_sizes = [X.shape[1], *(W.shape[1] for W in weights)]
     dtype = np.result_type(X, Y, params)
-    batches = _Batches(X, Y, batch_size)
+    batches = _Batches(X, Y, batch_size, nn.unit_order(dtype))
     workspace = nn.Workspace(layer_sizes, batches.rows, dtype)
     if validation is not None:
-        X_val, Y_val = validation
+        X_val, Y_val = validation[0], np.asarray(validation[1], order=nn.unit_order(dtype))
         val_workspace = nn.Workspace(layer_sizes, X_val.shape[0], dtype)
     keep_z = activation in nn.NEEDS_Z
     costs, val_costs = [], []
@@ -136,16 +136,18 @@ class _Batches:
     A mini-batch's rows are gathered into arrays kept for the purpose (`take` with `out`),
     rather than into new ones: each batch is a view of them, valid until the next is drawn.
     (mode="clip" changes nothing, the rows being valid, but "raise" would copy via a buffer.)
+    The targets are held in the memory order that nn.Workspace holds the outputs in, so that
+    H - Y and the cost's dot product run over both in one order.
     """
 
-    def __init__(self, X, Y, batch_size):
-        self.X, self.Y = X, Y
+    def __init__(self, X, Y, batch_size, order):
         n_samples = X.shape[0]
         self.full = batch_size is None or batch_size >= n_samples
         self.rows = n_samples if self.full else batch_size
+        self.X, self.Y = X, np.asarray(Y, order=order) if self.full else Y
         if not self.full:
             self.X_rows = np.empty((batch_size, X.shape[1]), X.dtype)
-            self.Y_rows = np.empty((batch_size, Y.shape[1]), Y.dtype)
+            self.Y_rows = np.empty((batch_size, Y.shape[1]), Y.dtype, order=order)
 
     def epoch(self, rng):
         if self.full:
