@@ -212,12 +212,10 @@ def forward(
     activations = [X]
     for layer, (W, b) in enumerate(zip(weights, biases, strict=True)):
         A = activations[-1]
-        shape, dtype = (A.shape[0], W.shape[1]), np.result_type(A, W)
-        order = unit_order(dtype)
-        out = np.empty(shape, dtype, order) if workspace is None else workspace.activations[layer]
+        out = _per_unit(A, W) if workspace is None else workspace.activations[layer]
         is_output = layer == len(weights) - 1
         keep_z = pre_activations is not None and not is_output
-        Z = np.matmul(A, W, out=np.empty(shape, dtype, order) if keep_z else out)  # (n, fan_out)
+        Z = np.matmul(A, W, out=_per_unit(A, W) if keep_z else out)  # (n_samples, fan_out)
         Z += b
         if keep_z:
             pre_activations.append(Z)
@@ -225,6 +223,12 @@ def forward(
         else:
             activations.append((g if is_output else f)(Z, out=Z))
     return activations
+
+
+def _per_unit(A, W):
+    """A new array for A @ W, in `unit_order`."""
+    dtype = np.result_type(A, W)
+    return np.empty((A.shape[0], W.shape[1]), dtype, order=unit_order(dtype))
 
 
 def cost(H, Y, weights, l2=0.0, output="sigmoid", scratch=None):
