@@ -1,7 +1,10 @@
 """Figures as PNG files: cost curve, confusion matrix, misclassified digits, hidden units.
 
-The image figures tile every picture into one array and draw it with a single imshow:
-they are rendered in every sweep job, and one image draws far faster than dozens of subplots.
+They are drawn in every sweep job, so each is drawn once and cheaply. Each is a plain
+`matplotlib.figure.Figure`, outside pyplot's registry of open figures, with its axes placed at
+fixed margins: `tight_layout` would measure every text by drawing the figure once more before
+saving it. The image figures tile every picture into one array and draw it with a single imshow,
+as one image draws far faster than dozens of subplots.
 """
 
 import math
@@ -9,35 +12,49 @@ import math
 import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402  (for summary.py's figures)
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from digitnet.artifacts import atomic_path  # noqa: E402
 
 
 def save_figure(fig, path):
-    """Write `fig` as a PNG, whole or not at all, and free it, also if writing fails."""
+    """Write `fig` as a PNG, whole or not at all, and free it, also if writing fails.
+
+    zlib level 1 rather than Pillow's 6: the same pixels, files about 10 % larger, and a third
+    to half of the encoding time saved.
+    """
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
+            fig.savefig(tmp, format="png", dpi=100, pil_kwargs={"compress_level": 1})
     finally:
-        plt.close(fig)
+        plt.close(fig)  # a pyplot figure; a plain Figure is simply dropped
+
+
+def framed_axes(fig, left, bottom, right, top):
+    """Axes in `fig` with margins of the given inches: room for tick labels, labels, title."""
+    width, height = fig.get_size_inches()
+    return fig.add_axes(
+        (left / width, bottom / height, 1 - (left + right) / width, 1 - (bottom + top) / height)
+    )
 
 
 def cost_curve(costs, path, title="Training cost"):
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = framed_axes(fig, left=0.85, bottom=0.55, right=0.15, top=0.35)
     ax.plot(np.arange(1, len(costs) + 1), costs)
     ax.set_xlabel("epoch")
     ax.set_ylabel("cost (cross-entropy)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
     save_figure(fig, path)
 
 
 def confusion(counts, path, title="Confusion matrix (test)"):
     n_classes = counts.shape[0]
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = Figure(figsize=(5.5, 5))
+    ax = framed_axes(fig, left=0.7, bottom=0.6, right=0.2, top=0.4)  # the square sits centred
     ax.imshow(counts, cmap="Blues")
     for (i, j), n in np.ndenumerate(counts):
         color = "white" if n > counts.max() / 2 else "black"
@@ -47,7 +64,6 @@ def confusion(counts, path, title="Confusion matrix (test)"):
     ax.set_xlabel("predicted digit")
     ax.set_ylabel("true digit")
     ax.set_title(title)
-    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -137,10 +153,10 @@ def _mosaic_figure(mosaic, title, vmin, vmax, n_cols, cell_inches):
     image_width = cell_inches * n_cols
     image_height = image_width * mosaic.shape[0] / mosaic.shape[1]
     width, height = max(4.0, image_width), image_height + 0.6
-    fig = plt.figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height))
     left = (width - image_width) / 2
     ax = fig.add_axes((left / width, 0, image_width / width, image_height / height))
-    cmap = plt.get_cmap("gray").with_extremes(bad="white")  # blank pixels between images
+    cmap = matplotlib.colormaps["gray"].with_extremes(bad="white")  # blank pixels between images
     ax.imshow(mosaic, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_axis_off()
     fig.suptitle(title, fontsize=10, y=1 - 0.1 / height, va="top")
@@ -149,7 +165,7 @@ def _mosaic_figure(mosaic, title, vmin, vmax, n_cols, cell_inches):
 
 def _notice(path, text):
     """A small figure that only says `text`, for when there is nothing to draw."""
-    fig = plt.figure(figsize=(5, 1.2))
+    fig = Figure(figsize=(5, 1.2))
     fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=10)
     save_figure(fig, path)
 
