@@ -225,20 +225,20 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
             save(tmp / "weights.npz", network)
             write_costs(tmp / "cost.csv", costs)
         if run_id:
-            tracking.log_history(uri, run_id, "cost", costs)
+            histories = {"cost": costs}
             if history.val_cost is not None:
-                tracking.log_history(uri, run_id, "val_cost", history.val_cost)
-            tracking.log_metrics(
+                histories["val_cost"] = history.val_cost
+            tracking.log_batch(
                 uri,
                 run_id,
-                {
+                metrics={
                     "train_seconds": seconds,
                     "epochs_run": len(costs),
                     "best_epoch": history.best_epoch,
                 },
+                histories=histories,
+                tags={WEIGHTS_TAG: file_md5(Path(model_dir) / "weights.npz")},
             )
-            weights_md5 = file_md5(Path(model_dir) / "weights.npz")
-            tracking.set_tags(uri, run_id, {WEIGHTS_TAG: weights_md5})
             if config.tracking.log_model:  # input example: the first rows, unscaled
                 examples = data["X"][:3] * scaler["scale"] + scaler["shift"]
                 weights_file = Path(model_dir) / "weights.npz"
