@@ -7,6 +7,8 @@ the MLflow store, the experiment and the sweep's parent run, and leaves their id
 <job dir>/job.json, also when it fails; `on_multirun_end` turns those records into the summary.
 """
 
+import functools
+import gc
 import logging
 import math
 import os
@@ -126,6 +128,19 @@ def collect(sweep_dir):
     return records, histories
 
 
+@functools.cache
+def settle():
+    """Once per worker process, after its first job: collect garbage, then freeze what is left.
+
+    The first job loads MLflow, SQLAlchemy and matplotlib: some 350,000 objects that live as long
+    as the process. Python's full garbage collection, which comes about every other job, would
+    walk them all each time, for 0.15 s; frozen, they are left out of it. Collecting first
+    leaves no garbage among them. The job that calls this pays the one collection.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def run_job(cfg, hydra_config):
     """One job of a sweep: train + evaluate as a child run; never raises, returns the objective.
 
@@ -161,6 +176,7 @@ def run_job(cfg, hydra_config):
     except Exception as exc:  # a bug must not take the other jobs down with it
         log.error("job %s failed:\n%s", job, traceback.format_exc())
         record.update(status="FAILED", error=f"{type(exc).__name__}: {exc}")
+    settle()
     for key in (
         "run_id",
         "val_accuracy",
