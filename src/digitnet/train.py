@@ -63,6 +63,7 @@ def run_experiment(config, out_dir, name=None, parent_run_id=None, tags=None):
         tracking_uri=tracking.tracking_uri(config.tracking.uri) if trained.run_id else None,
         run_id=trained.run_id,
     )
+    sweep.settle()
     return report | {"run_id": trained.run_id, "train_seconds": trained.seconds}
 
 
