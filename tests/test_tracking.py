@@ -42,7 +42,7 @@ def test_a_history_longer_than_one_request_is_read_back_whole(tmp_path):
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     run_id = tracking.start_run(uri, "exp", "r", params={"a": 1}, tags={"t": "x"})
     values = [1.0 / (i + 1) for i in range(2500)]
-    tracking.log_history(uri, run_id, "cost", values)
+    tracking.log_batch(uri, run_id, histories={"cost": values})
     history = MlflowClient(tracking_uri=uri).get_metric_history(run_id, "cost")
     assert sorted((m.step, m.value) for m in history) == list(enumerate(values, start=1))
 

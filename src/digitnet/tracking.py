@@ -147,11 +147,6 @@ def log_batch(uri, run_id, metrics=None, histories=None, tags=None):
     client(uri).log_batch(run_id, metrics=batch, tags=labels)
 
 
-def log_history(uri, run_id, key, values):
-    """One metric per step (step = 1-based epoch), in one log_batch call, not one call each."""
-    log_batch(uri, run_id, histories={key: values})
-
-
 def log_metrics(uri, run_id, metrics):
     """Scalar metrics, all in one call."""
     log_batch(uri, run_id, metrics=metrics)
@@ -161,10 +156,6 @@ def log_artifacts(uri, run_id, paths, artifact_path=None):
     mlflow_client = client(uri)
     for path in paths:
         mlflow_client.log_artifact(run_id, str(path), artifact_path)
-
-
-def set_tags(uri, run_id, tags):
-    log_batch(uri, run_id, tags=tags)
 
 
 def find_run(uri, experiment, tag, value):
