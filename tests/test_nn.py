@@ -98,6 +98,19 @@ def test_each_derivative_matches_central_differences(activation):
     assert derivative(f(z), given_z) == pytest.approx(numeric, rel=1e-8, abs=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("activation", list(nn.ACTIVATIONS))
+def test_each_derivative_writes_into_out_when_given(activation, dtype):
+    f, derivative = nn.ACTIVATIONS[activation], nn.DERIVATIVES[activation]
+    z = np.array([[-3.0, -0.4, 0.0], [0.3, 0.9, 2.5]], dtype)
+    given_z = z if activation in nn.NEEDS_Z else None
+    out = np.full_like(z, np.nan)
+    returned = derivative(f(z), given_z, out=out)
+    assert returned is out
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, derivative(f(z), given_z))
+
+
 def test_swish_is_z_times_sigmoid_and_dips_below_zero():
     z = np.array([-1.0, 0.0, 2.0])
     assert nn.swish(z) == pytest.approx(z / (1 + np.exp(-z)))

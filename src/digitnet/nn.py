@@ -81,20 +81,30 @@ def _tanh_derivative(a, z, out=None):
     return np.subtract(1.0, np.square(a, out=out), out=out)  # 1 - a²
 
 
+def _relu_derivative(a, z, out=None):
+    return np.sign(a, out=out)  # a = max(z, 0) >= 0, so its sign is 1 where z > 0, else 0
+
+
+def _leaky_relu_derivative(a, z, out=None):
+    out = np.empty_like(a) if out is None else out
+    np.copyto(out, LEAK)
+    np.copyto(out, 1.0, where=a > 0)  # 1 where z > 0, LEAK elsewhere
+    return out
+
+
 def _swish_derivative(a, z, out=None):
     s = sigmoid(z)
-    return s + a * (1.0 - s)  # d/dz z·s(z) = s + z·s·(1 - s), and z·s = a
+    return np.add(s, a * (1.0 - s), out=out)  # d/dz z·s(z) = s + z·s·(1 - s), and z·s = a
 
 
 # f'(z) written in terms of a = f(z) where that suffices (z is then ignored). For leaky_relu,
-# a has the sign of z. Swish is not monotonic, so a alone does not give z: it takes z. The smooth
-# ones that training uses most, sigmoid and tanh, write into `out` (shaped like a) if given; the
-# others return new arrays regardless.
+# a has the sign of z. Swish is not monotonic, so a alone does not give z: it takes z. Each
+# writes into `out` (shaped like a) if given, else into a new array.
 DERIVATIVES = {
     "sigmoid": _sigmoid_derivative,
     "tanh": _tanh_derivative,
-    "relu": lambda a, z, out=None: (a > 0).astype(a.dtype),
-    "leaky_relu": lambda a, z, out=None: np.where(a > 0, 1.0, LEAK).astype(a.dtype),
+    "relu": _relu_derivative,
+    "leaky_relu": _leaky_relu_derivative,
     "swish": _swish_derivative,
 }
 NEEDS_Z = {"swish"}  # activations whose derivative needs the pre-activations

@@ -225,6 +225,7 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
             save(tmp / "weights.npz", network)
             write_costs(tmp / "cost.csv", costs)
         if run_id:
+            weights_file = Path(model_dir) / "weights.npz"
             histories = {"cost": costs}
             if history.val_cost is not None:
                 histories["val_cost"] = history.val_cost
@@ -237,11 +238,10 @@ def train(*, config, processed, model_dir, name=None, parent_run_id=None, tags=N
                     "best_epoch": history.best_epoch,
                 },
                 histories=histories,
-                tags={WEIGHTS_TAG: file_md5(Path(model_dir) / "weights.npz")},
+                tags={WEIGHTS_TAG: file_md5(weights_file)},
             )
             if config.tracking.log_model:  # input example: the first rows, unscaled
                 examples = data["X"][:3] * scaler["scale"] + scaler["shift"]
-                weights_file = Path(model_dir) / "weights.npz"
                 tracking.log_model(
                     uri, run_id, weights_file, examples, config.tracking.register_model
                 )
