@@ -56,6 +56,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 bench: sample $(VENV)/.installed-bench ## measure every figure in docs/benchmarks.md (about 10 min)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/epoch.py
+	$(BIN)/python benchmarks/kernels.py
 	$(BIN)/python benchmarks/scaling.py
 	$(BIN)/python benchmarks/job.py
 	$(BIN)/python benchmarks/repro.py
