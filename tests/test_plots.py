@@ -127,6 +127,79 @@ def test_every_case_draws_a_png(tmp_path, draw):
     assert [p.name for p in tmp_path.iterdir()] == ["figure.png"]  # no temporary file left
 
 
+def pixels(path):
+    import matplotlib.image
+
+    return matplotlib.image.imread(path)
+
+
+COST_CURVES = [np.linspace(3.0, 0.2, 500), np.geomspace(80.0, 0.01, 40)]
+CONFUSIONS = [np.diag([95, 90, 99]) + 1, np.array([[0, 7, 0], [3, 3, 3], [40, 0, 1]])]
+DIGITS = np.random.default_rng(0).random((40, 16))  # 4 x 4 images
+GALLERIES = [  # 40 wrong each, so 36 shown in both: the second reuses the first's figure
+    (DIGITS, np.arange(40) % 10, (np.arange(40) + 1) % 10),
+    (DIGITS * 3, np.ones(40, int), np.zeros(40, int)),
+]
+WEIGHTS = [
+    np.random.default_rng(1).normal(size=(16, 9)),
+    np.random.default_rng(2).normal(size=(16, 9)),
+]
+
+
+@pytest.mark.parametrize(
+    "draw, data",
+    [
+        (lambda costs, path, title: plots.cost_curve(costs, path, title), COST_CURVES),
+        (lambda counts, path, title: plots.confusion(counts, path, title), CONFUSIONS),
+        (lambda rows, path, title: plots.misclassified(*rows, path), GALLERIES),
+        (lambda W, path, title: plots.hidden_weights(W, path, title=title), WEIGHTS),
+    ],
+    ids=["cost curve", "confusion matrix", "misclassified", "hidden units"],
+)
+def test_a_figure_drawn_after_another_is_the_one_drawn_afresh(tmp_path, monkeypatch, draw, data):
+    """Figures reused within a process keep nothing of the job before (see plots._reused)."""
+    first, second = data
+    draw(first, tmp_path / "first.png", "first")
+    draw(second, tmp_path / "after.png", "second")
+    monkeypatch.setattr(plots, "_LAYOUTS", {})
+    draw(second, tmp_path / "afresh.png", "second")
+    np.testing.assert_array_equal(pixels(tmp_path / "after.png"), pixels(tmp_path / "afresh.png"))
+    assert not np.array_equal(pixels(tmp_path / "first.png"), pixels(tmp_path / "afresh.png"))
+
+
+def test_a_reused_cost_curve_is_scaled_to_the_new_costs(tmp_path):
+    first, second = COST_CURVES
+    plots.cost_curve(first, tmp_path / "first.png")
+    plots.cost_curve(second, tmp_path / "second.png")
+    fig, ax, line = plots._LAYOUTS["cost"]
+    (x_low, x_high), (y_low, y_high) = ax.get_xlim(), ax.get_ylim()
+    assert x_low <= 1 and len(second) <= x_high < len(first)
+    assert y_low <= second.min() and second.max() <= y_high < 1.1 * second.max()
+    np.testing.assert_array_equal(line.get_ydata(), second)
+
+
+def test_a_reused_confusion_matrix_shows_the_new_counts_on_their_own_scale(tmp_path):
+    first, second = CONFUSIONS
+    plots.confusion(first, tmp_path / "first.png")
+    plots.confusion(second, tmp_path / "second.png")
+    fig, ax, image, cells = plots._LAYOUTS["confusion", 3]
+    assert image.get_clim() == (0, 40)
+    assert [cell.get_text() for cell in cells] == [str(n) for n in second.flat]
+    assert [cell.get_color() for cell in cells].count("white") == 1  # only 40 is above 40 / 2
+
+
+def test_a_reused_gallery_shows_the_new_digits_on_their_own_scale(tmp_path):
+    plots.misclassified(*GALLERIES[0], tmp_path / "first.png")
+    plots.misclassified(*GALLERIES[1], tmp_path / "second.png")
+    (fig, image, heading, texts) = next(
+        layout for key, layout in plots._LAYOUTS.items() if key[0] == "mosaic" and key[-1] == 36
+    )
+    shown = plots.misclassified_examples(*GALLERIES[1])[0]
+    assert image.get_clim() == (shown.min(), shown.max())
+    assert [text.get_text() for text in texts] == ["1 → 0"] * 36
+    assert heading.get_text().startswith("Misclassified test digits: 40 of 40")
+
+
 @pytest.fixture
 def tracked(tmp_path, tiny_workbook, monkeypatch):
     """A trained tiny model with standard-scaled inputs, its run in a temporary SQLite store."""
