@@ -5,8 +5,9 @@
 Each epoch is set against the time of its own matrix products, done alone into arrays allocated
 once (what the machine's BLAS needs for the arithmetic: the floor), against the same epoch
 written the straightforward NumPy way, and against scikit-learn's MLPClassifier on the same net,
-data and batch (sgd, momentum 0, no L2). Then the float32 path's accuracy is compared with
-float64's after the same training. Needs the `bench` extra (scikit-learn).
+data and batch (sgd, momentum 0, no L2); MLPClassifier has softmax outputs, so it is set against
+digitnet's softmax net. Then the float32 path's accuracy is compared with float64's and with
+MLPClassifier's after the same training. Needs the `bench` extra (scikit-learn).
 """
 
 import warnings
@@ -160,6 +161,7 @@ def full_batch(X, Y, classes):
             "digitnet softmax": digitnet_epochs(X, Y, None, np.float64, "softmax"),
             "products": products_alone(X, None, np.float64),
             "float32": digitnet_epochs(X, Y, None, np.float32),
+            "float32 softmax": digitnet_epochs(X, Y, None, np.float32, "softmax"),
             "products float32": products_alone(X, None, np.float32),
             "sklearn": sklearn_epochs(X, classes, None),
         }
@@ -170,11 +172,19 @@ def full_batch(X, Y, classes):
     figure("its matrix products alone, float64", t["products"], ANCHORS["products"])
     figure("scikit-learn MLPClassifier, float64", t["sklearn"], ANCHORS["sklearn"])
     figure("digitnet fit, float32", t["float32"], ANCHORS["float32"])
+    figure("digitnet fit, float32, softmax outputs", t["float32 softmax"])
     figure("its matrix products alone, float32", t["products float32"])
     bar("float64 epoch / its matrix products", t["digitnet"] / t["products"], 1.1)
     bar("float32 epoch / its matrix products", t["float32"] / t["products float32"], 1.1)
-    bar("scikit-learn / digitnet, float64", t["sklearn"] / t["digitnet"], 1.3, at_least=True)
-    bar("scikit-learn float64 / digitnet float32", t["sklearn"] / t["float32"], 3, at_least=True)
+    # scikit-learn's MLPClassifier has softmax outputs: digitnet's softmax net is the same net
+    same = t["digitnet softmax"]
+    bar("scikit-learn / digitnet, float64, softmax", t["sklearn"] / same, 1.3, at_least=True)
+    same32 = t["float32 softmax"]
+    bar("scikit-learn float64 / digitnet float32, softmax", t["sklearn"] / same32, 3, at_least=True)
+    print(
+        "  sigmoid outputs: scikit-learn / digitnet, float64 "
+        f"{t['sklearn'] / t['digitnet']:.2f}, float32 {t['sklearn'] / t['float32']:.2f}"
+    )
     print(f"  straightforward NumPy / digitnet: {t['straightforward'] / t['digitnet']:.2f}")
 
 
@@ -194,37 +204,55 @@ def mini_batch(X, Y, classes, batch_size=256):
     print(f"  scikit-learn / digitnet: {t['sklearn'] / t['digitnet']:.2f}")
 
 
-def accuracy(X, Y, classes, epochs=300):
-    """Test accuracy after `epochs` full-batch epochs on 4000 rows, tested on the other 1000."""
+def accuracy(X, Y, classes, epochs=300, seeds=(0, 1, 2)):
+    """Mean test accuracy over `seeds` after `epochs` full-batch epochs on 4000 rows, tested on
+    the other 1000. digitnet with sigmoid outputs in both dtypes, and with softmax outputs, the
+    net MLPClassifier trains, beside MLPClassifier itself with the same seeds for its weights.
+    """
     order = np.random.default_rng(0).permutation(len(X))
     train, test = order[:4000], order[4000:]
     scores = {}
-    for dtype in (np.float64, np.float32):
-        weights, biases = nn.init_params(LAYERS, np.random.default_rng(0), dtype)
-        fit(
-            weights,
-            biases,
-            X[train].astype(dtype),
-            Y[train].astype(dtype),
-            activation="sigmoid",
-            lr=LR,
-            epochs=epochs,
-            batch_size=None,
-            l2=0.0,
-            rng=np.random.default_rng(0),
-        )
-        predicted = nn.predict(X[test].astype(dtype), weights, biases)
-        scores[np.dtype(dtype).name] = np.mean(predicted == classes[test])
-    model = sklearn_model(None, epochs, len(train))
-    sklearn_fit(model, X[train], classes[train])
-    scores["sklearn"] = np.mean(model.predict(X[test]) == classes[test])
-    print(f"Test accuracy after {epochs} full-batch epochs (4000 rows to train, 1000 to test):")
-    for name, label in (("float64", "digitnet float64"), ("float32", "digitnet float32")):
-        print(f"  {label:58s} {scores[name]:10.4f}")
-    print(f"  {'scikit-learn MLPClassifier, float64':58s} {scores['sklearn']:10.4f}")
-    for other in ("float64", "sklearn"):
-        points = abs(scores["float32"] - scores[other]) * 100
-        bar(f"|float32 - {other}| accuracy, points", points, 0.5)
+    for output in ("sigmoid", "softmax"):
+        for dtype in (np.float64, np.float32):
+            runs = []
+            for seed in seeds:
+                weights, biases = nn.init_params(LAYERS, np.random.default_rng(seed), dtype)
+                fit(
+                    weights,
+                    biases,
+                    X[train].astype(dtype),
+                    Y[train].astype(dtype),
+                    activation="sigmoid",
+                    output=output,
+                    lr=LR,
+                    epochs=epochs,
+                    batch_size=None,
+                    l2=0.0,
+                    rng=np.random.default_rng(0),
+                )
+                predicted = nn.predict(X[test].astype(dtype), weights, biases, "sigmoid", output)
+                runs.append(np.mean(predicted == classes[test]))
+            scores[output, np.dtype(dtype).name] = np.mean(runs)
+    runs = []
+    for seed in seeds:
+        model = sklearn_model(None, epochs, len(train))
+        model.set_params(random_state=seed)
+        sklearn_fit(model, X[train], classes[train])
+        runs.append(np.mean(model.predict(X[test]) == classes[test]))
+    scores["sklearn"] = np.mean(runs)
+    print(
+        f"Test accuracy after {epochs} full-batch epochs (4000 rows to train, 1000 to test), "
+        f"mean of seeds {', '.join(map(str, seeds))}:"
+    )
+    for (output, dtype), score in ((key, scores[key]) for key in scores if key != "sklearn"):
+        print(f"  {f'digitnet {dtype}, {output} outputs':58s} {score:10.4f}")
+    print(
+        f"  {'scikit-learn MLPClassifier, float64 (softmax outputs)':58s} {scores['sklearn']:10.4f}"
+    )
+    points = abs(scores["sigmoid", "float32"] - scores["sigmoid", "float64"]) * 100
+    bar("|float32 - float64| accuracy, sigmoid outputs, points", points, 0.5)
+    points = abs(scores["softmax", "float32"] - scores["sklearn"]) * 100
+    bar("|float32 - scikit-learn| accuracy, softmax outputs, points", points, 0.5)
 
 
 def main():

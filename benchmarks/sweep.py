@@ -63,7 +63,8 @@ def main():
     for name, (wall, epochs, overheads) in (("basic", basic), ("joblib", joblib)):
         print(
             f"  {name:7s} wall {wall:6.1f} s; epochs {epochs:5.1f} s in all; overhead per job: "
-            f"median {statistics.median(overheads):.2f} s, max {max(overheads):.2f} s"
+            f"median {statistics.median(overheads):.2f} s, "
+            f"mean {statistics.mean(overheads):.2f} s, max {max(overheads):.2f} s"
         )
     print(f"  joblib / basic wall time: {joblib[0] / basic[0]:.2f}")
     ratio = statistics.median(joblib[2]) / BAR_OVERHEAD_S
