@@ -53,7 +53,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	@$(PIP) -c requirements.lock -e '.[bench]' $(QUIET_PIP)
 	@touch $@
 
-bench: sample $(VENV)/.installed-bench ## measure every figure in docs/benchmarks.md (about 10 min)
+bench: sample $(VENV)/.installed-bench ## measure every figure in docs/benchmarks.md (about 5 min)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/epoch.py
 	$(BIN)/python benchmarks/kernels.py
