@@ -171,7 +171,7 @@ def test_a_reused_cost_curve_is_scaled_to_the_new_costs(tmp_path):
     first, second = COST_CURVES
     plots.cost_curve(first, tmp_path / "first.png")
     plots.cost_curve(second, tmp_path / "second.png")
-    fig, ax, line = plots._LAYOUTS["cost"]
+    fig, ax, line = plots._LAYOUTS["cost"][1]
     (x_low, x_high), (y_low, y_high) = ax.get_xlim(), ax.get_ylim()
     assert x_low <= 1 and len(second) <= x_high < len(first)
     assert y_low <= second.min() and second.max() <= y_high < 1.1 * second.max()
@@ -182,7 +182,7 @@ def test_a_reused_confusion_matrix_shows_the_new_counts_on_their_own_scale(tmp_p
     first, second = CONFUSIONS
     plots.confusion(first, tmp_path / "first.png")
     plots.confusion(second, tmp_path / "second.png")
-    fig, ax, image, cells = plots._LAYOUTS["confusion", 3]
+    fig, ax, image, cells = plots._LAYOUTS["confusion"][1]
     assert image.get_clim() == (0, 40)
     assert [cell.get_text() for cell in cells] == [str(n) for n in second.flat]
     assert [cell.get_color() for cell in cells].count("white") == 1  # only 40 is above 40 / 2
@@ -191,13 +191,21 @@ def test_a_reused_confusion_matrix_shows_the_new_counts_on_their_own_scale(tmp_p
 def test_a_reused_gallery_shows_the_new_digits_on_their_own_scale(tmp_path):
     plots.misclassified(*GALLERIES[0], tmp_path / "first.png")
     plots.misclassified(*GALLERIES[1], tmp_path / "second.png")
-    (fig, image, heading, texts) = next(
-        layout for key, layout in plots._LAYOUTS.items() if key[0] == "mosaic" and key[-1] == 36
-    )
+    fig, image, heading, texts = plots._LAYOUTS["misclassified"][1]
     shown = plots.misclassified_examples(*GALLERIES[1])[0]
     assert image.get_clim() == (shown.min(), shown.max())
     assert [text.get_text() for text in texts] == ["1 → 0"] * 36
     assert heading.get_text().startswith("Misclassified test digits: 40 of 40")
+
+
+def test_only_the_last_figure_of_each_kind_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(plots, "_LAYOUTS", {})
+    for n_classes in (3, 4, 5):
+        plots.confusion(np.eye(n_classes, dtype=int), tmp_path / "confusion.png")
+        plots.hidden_weights(np.ones((16, n_classes)), tmp_path / "units.png")
+    assert plots._LAYOUTS.keys() == {"confusion", "hidden_weights"}
+    assert plots._LAYOUTS["confusion"][0] == 5
+    assert pixels(tmp_path / "confusion.png").shape[:2] == (500, 550)
 
 
 @pytest.fixture

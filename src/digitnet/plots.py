@@ -42,20 +42,22 @@ def framed_axes(fig, left, bottom, right, top):
     )
 
 
-_LAYOUTS = {}  # figures kept for the next drawing in this process, by kind and shape
+_LAYOUTS = {}  # kind of figure -> (its shape, its layout): the last one drawn of each kind
 
 
-def _reused(key, build):
-    """The figure that `build()` lays out for `key`: built once in a process, then reused.
+def _reused(kind, shape, build):
+    """The figure that `build()` lays out: built once in a process, then reused while the
+    figures of this `kind` keep the same `shape`. Only the last one of each kind is kept.
 
     A sweep worker draws the same figures for every job. Building a figure's axes, ticks and
-    texts is much of its time: the confusion matrix takes 0.12 s built anew and 0.07 s reused.
+    texts is much of its time: the confusion matrix takes 0.10 s built anew and 0.07 s reused.
     Each drawing sets everything that depends on its data, so a reused figure gives the same
     pixels as a new one.
     """
-    if key not in _LAYOUTS:
-        _LAYOUTS[key] = build()
-    return _LAYOUTS[key]
+    kept = _LAYOUTS.get(kind)
+    if kept is None or kept[0] != shape:
+        kept = _LAYOUTS[kind] = (shape, build())
+    return kept[1]
 
 
 def _cost_layout():
@@ -69,7 +71,7 @@ def _cost_layout():
 
 
 def cost_curve(costs, path, title="Training cost"):
-    fig, ax, line = _reused("cost", _cost_layout)
+    fig, ax, line = _reused("cost", (), _cost_layout)
     line.set_data(np.arange(1, len(costs) + 1), costs)
     ax.relim()
     ax.autoscale_view()
@@ -96,7 +98,7 @@ def _confusion_layout(n_classes):
 def confusion(counts, path, title="Confusion matrix (test)"):
     counts = np.asarray(counts)
     n_classes = counts.shape[0]
-    fig, ax, image, cells = _reused(("confusion", n_classes), lambda: _confusion_layout(n_classes))
+    fig, ax, image, cells = _reused("confusion", n_classes, lambda: _confusion_layout(n_classes))
     image.set_data(counts)
     image.set_clim(counts.min(), counts.max())  # as imshow scales new data
     for cell, n in zip(cells, counts.flat, strict=True):  # row by row, as the cells were made
@@ -202,19 +204,19 @@ def _mosaic_layout(shape, n_cols, cell_inches):
     return fig, ax, image, title
 
 
-def _mosaic_figure(mosaic, title, vmin, vmax, n_cols, cell_inches, captions=()):
+def _mosaic_figure(kind, mosaic, title, vmin, vmax, n_cols, cell_inches, captions=()):
     """One imshow of `mosaic` under a two-line title, with `captions`: ((x, y), text) pairs.
 
-    Reused (see `_reused`) for mosaics of the same shape with as many captions.
+    Reused (see `_reused`) for the next mosaic of this `kind`, the same shape and as many captions.
     """
-    key = ("mosaic", mosaic.shape, n_cols, cell_inches, len(captions))
+    shape = (mosaic.shape, n_cols, cell_inches, len(captions))
 
     def build():
         fig, ax, image, heading = _mosaic_layout(mosaic.shape, n_cols, cell_inches)
         texts = [ax.text(x, y, "", ha="center", va="center", fontsize=8) for (x, y), _ in captions]
         return fig, image, heading, texts
 
-    fig, image, heading, texts = _reused(key, build)
+    fig, image, heading, texts = _reused(kind, shape, build)
     image.set_data(mosaic)
     image.set_clim(vmin, vmax)
     heading.set_text(title)
@@ -254,7 +256,8 @@ def misclassified(images, true_digits, predicted_digits, path, limit=GALLERY_LIM
     ]
     title = gallery_title(len(shown), n_wrong, n_total)
     vmin, vmax = np.min(shown), np.max(shown)
-    save_figure(_mosaic_figure(mosaic, title, vmin, vmax, n_cols, 0.8, captions), path)
+    fig = _mosaic_figure("misclassified", mosaic, title, vmin, vmax, n_cols, 0.8, captions)
+    save_figure(fig, path)
 
 
 def hidden_weights(W0, path, limit=UNITS_LIMIT, title="Hidden units: incoming weights"):
@@ -270,4 +273,5 @@ def hidden_weights(W0, path, limit=UNITS_LIMIT, title="Hidden units: incoming we
     n_cols = grid_columns(len(images))
     mosaic, _ = tile(images, n_cols)
     caption = units_caption(len(images), n_units)
-    save_figure(_mosaic_figure(mosaic, f"{title}\n{caption}", -1.0, 1.0, n_cols, 0.6), path)
+    fig = _mosaic_figure("hidden_weights", mosaic, f"{title}\n{caption}", -1.0, 1.0, n_cols, 0.6)
+    save_figure(fig, path)
