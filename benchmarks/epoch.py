@@ -36,23 +36,24 @@ def digitnet_epochs(X, Y, batch_size, dtype, output="sigmoid", hidden=25, epochs
     X, Y = X.astype(dtype), Y.astype(dtype)
     weights, biases = nn.init_params([400, hidden, 10], np.random.default_rng(0), dtype)
     rng = np.random.default_rng(0)
+    return lambda: fit_net(weights, biases, X, Y, output, epochs, batch_size, rng)
 
-    def run():
-        fit(
-            weights,
-            biases,
-            X,
-            Y,
-            activation="sigmoid",
-            output=output,
-            lr=LR,
-            epochs=epochs,
-            batch_size=batch_size,
-            l2=0.0,
-            rng=rng,
-        )
 
-    return run
+def fit_net(weights, biases, X, Y, output, epochs, batch_size, rng):
+    """`fit` the sigmoid-hidden net in place at this script's learning rate, without L2."""
+    fit(
+        weights,
+        biases,
+        X,
+        Y,
+        activation="sigmoid",
+        output=output,
+        lr=LR,
+        epochs=epochs,
+        batch_size=batch_size,
+        l2=0.0,
+        rng=rng,
+    )
 
 
 def products_alone(X, batch_size, dtype, hidden=25, epochs=EPOCHS_PER_CALL):
@@ -217,19 +218,9 @@ def accuracy(X, Y, classes, epochs=300, seeds=(0, 1, 2)):
             runs = []
             for seed in seeds:
                 weights, biases = nn.init_params(LAYERS, np.random.default_rng(seed), dtype)
-                fit(
-                    weights,
-                    biases,
-                    X[train].astype(dtype),
-                    Y[train].astype(dtype),
-                    activation="sigmoid",
-                    output=output,
-                    lr=LR,
-                    epochs=epochs,
-                    batch_size=None,
-                    l2=0.0,
-                    rng=np.random.default_rng(0),
-                )
+                X_train, Y_train = X[train].astype(dtype), Y[train].astype(dtype)
+                rng = np.random.default_rng(0)
+                fit_net(weights, biases, X_train, Y_train, output, epochs, None, rng)
                 predicted = nn.predict(X[test].astype(dtype), weights, biases, "sigmoid", output)
                 runs.append(np.mean(predicted == classes[test]))
             scores[output, np.dtype(dtype).name] = np.mean(runs)
