@@ -16,9 +16,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT, free_port, mlflow_server, stop_group, tool_env
 from digitnet import sweep
 from digitnet.errors import DigitnetError
+from support import ROOT, free_port, mlflow_server, stop_group, tool_env
 
 TINY = [
     "train.epochs=10",

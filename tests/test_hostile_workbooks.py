@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from conftest import tiny_digits, tool_env
 from digitnet.workbook import write_workbook
+from support import tiny_digits, tool_env
 from test_workbook import X_GOOD, Y_GOOD, with_cell, write_raw
 
 pytestmark = pytest.mark.slow

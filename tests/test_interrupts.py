@@ -8,8 +8,8 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import sh, tool_env
 from digitnet import tracking
+from support import sh, tool_env
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import make_project, set_yaml_key, sh, tiny_digits
 from digitnet.artifacts import load_npz
 from digitnet.workbook import write_workbook
+from support import make_project, set_yaml_key, sh, tiny_digits
 
 pytestmark = pytest.mark.slow
 

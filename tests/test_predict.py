@@ -12,10 +12,10 @@ import pytest
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
-from conftest import tiny_digits, tool_env
 from digitnet import predict
 from digitnet.network import Network, save
 from digitnet.workbook import write_workbook
+from support import tiny_digits, tool_env
 
 SCORES = [f"p{d}" for d in range(10)]
 N_WRONG = 3  # labels flipped in the labelled workbook, so that accuracy is 77/80, not 1

@@ -22,11 +22,11 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT, sh, tiny_digits, tool_env
 from digitnet import cli, predict, tracking
 from digitnet.network import load
 from digitnet.stages.train import train
 from digitnet.workbook import write_workbook
+from support import ROOT, sh, tiny_digits, tool_env
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import mlflow_server as running_mlflow_server
-from conftest import sh, tool_env
+from support import mlflow_server as running_mlflow_server
+from support import sh, tool_env
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import sh, tool_env
+from support import sh, tool_env
 
 pytestmark = pytest.mark.slow
 

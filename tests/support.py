@@ -1,0 +1,171 @@
+"""Helpers the tests share: tiny real workbooks, subprocesses with this venv's tools, ports and
+a real `mlflow server`, and a real git + DVC checkout of the pipeline."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_digits(n_per_class=8, side=4, seed=0):
+    """A learnable toy in the ex3 layout: class c lights pixel c (plus noise); labels 1..10."""
+    rng = np.random.default_rng(seed)
+    n_features = side * side
+    classes = np.repeat(np.arange(10), n_per_class)
+    X = np.round(rng.uniform(0, 0.2, size=(len(classes), n_features)), 4)
+    X[np.arange(len(classes)), classes % n_features] += 0.8
+    labels = np.where(classes == 0, 10, classes)
+    return X, labels
+
+
+def tool_env(**extra):
+    """The environment for subprocesses: this venv's python and dvc first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.update(extra)
+    return env
+
+
+def sh(args, cwd, check=True, **extra_env):
+    """Run a command and return its result; with `check`, fail the test showing its output."""
+    result = subprocess.run(
+        args, cwd=cwd, env=tool_env(**extra_env), capture_output=True, text=True
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(map(str, args))} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_group(process, seconds=20):
+    """SIGTERM to the process group that `process` leads (started with start_new_session), then
+    wait until no process of the group is left; SIGKILL what is still there after `seconds`."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + seconds
+    while group_alive(process.pid) and time.monotonic() < deadline:
+        process.poll()  # reap the leader, so that it does not linger as a zombie
+        time.sleep(0.1)
+    if group_alive(process.pid):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_for_url(url, process, seconds=90):
+    """Poll `url` until it answers 200; fail if `process` exits or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            pytest.fail(f"{process.args[0]} exited {process.returncode} before {url} answered")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{url} did not answer in {seconds} s")
+        time.sleep(0.5)
+
+
+@contextmanager
+def mlflow_server(cwd, backend_store_uri, *options):
+    """A real `mlflow server` on 127.0.0.1 at a free port; yields its base URL. It runs in its own
+    process group, stopped by its process id when the block ends."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            backend_store_uri,
+            *options,
+        ],
+        cwd=cwd,
+        env=tool_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_url(f"{base}/health", process)
+        yield base
+    finally:
+        stop_group(process)
+
+
+def set_yaml_key(path, key, value):
+    """Change one top-level `key: value` line of a conf file, keeping its comment."""
+    lines = Path(path).read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(f"{key}:"):
+            comment = line[line.index("#") :] if "#" in line else ""
+            lines[i] = f"{key}: {value}  {comment}".rstrip()
+            break
+    else:
+        raise KeyError(key)
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def make_project(root, workbook):
+    """A git + DVC checkout of this project's pipeline in `root`, with `workbook` as its data."""
+    for name in ("conf", "src"):
+        shutil.copytree(
+            ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(ROOT / name, root / name)
+    (root / "data").mkdir()
+    shutil.copy(workbook, root / "data" / "digits.xlsx")
+    set_yaml_key(root / "conf/train/gd.yaml", "epochs", 30)
+    set_yaml_key(root / "conf/train/gd.yaml", "batch_size", 16)
+    set_yaml_key(root / "conf/data/digits.yaml", "val_fraction", 0.25)
+    set_yaml_key(root / "conf/data/digits.yaml", "test_fraction", 0.25)
+    sh(["git", "init", "-q", "-b", "main"], root)
+    sh(["git", "config", "user.email", "test@example.com"], root)
+    sh(["git", "config", "user.name", "test"], root)
+    sh(["dvc", "init", "-q"], root)
+    sh(["dvc", "config", "core.analytics", "false"], root)
+    sh(["dvc", "add", "-q", "data"], root)
+    sh(["git", "add", "-A"], root)
+    sh(["git", "commit", "-q", "-m", "project"], root)
+    return root
