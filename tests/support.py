@@ -1,7 +1,10 @@
 """Helpers the tests share: tiny real workbooks, subprocesses with this venv's tools, ports and
 a real `mlflow server`, and a real git + DVC checkout of the pipeline."""
 
+import datetime
+import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -9,11 +12,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+import xlsxwriter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,3 +174,68 @@ def make_project(root, workbook):
     sh(["git", "add", "-A"], root)
     sh(["git", "commit", "-q", "-m", "project"], root)
     return root
+
+
+# A good 3 x 3 workbook in the ex3 layout, for tests to break one cell or part at a time
+X_GOOD = [[0.0, 0.5, 1.0], [0.25, 0.0, 0.75], [1.0, 1.0, 0.0]]
+Y_GOOD = [[10], [1], [9]]
+
+
+def write_raw(path, sheets):
+    """Write {sheet name: rows} cell by cell, however wrong: None leaves a cell blank,
+    a non-finite float becomes a formula whose cached result it is (how NaN gets into a file)."""
+    book = xlsxwriter.Workbook(path)
+    dates = book.add_format({"num_format": "yyyy-mm-dd"})
+    for name, rows in sheets.items():
+        sheet = book.add_worksheet(name)
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, float) and not math.isfinite(value):
+                    sheet.write_formula(i, j, "=0/0", None, value)
+                elif isinstance(value, datetime.date):
+                    sheet.write_datetime(i, j, value, dates)
+                elif isinstance(value, str):
+                    sheet.write_string(i, j, value)
+                else:
+                    sheet.write(i, j, value)
+    book.close()
+
+
+def with_cell(rows, row, col, value):
+    """A copy of `rows` with one cell replaced, grown with blanks if needed."""
+    rows = [list(r) for r in rows]
+    while len(rows) <= row:
+        rows.append([])
+    rows[row] += [None] * (col + 1 - len(rows[row]))
+    rows[row][col] = value
+    return rows
+
+
+def edit_part(path, part, edit):
+    """Rewrite the workbook at `path` with the text of its part `part` passed through `edit`."""
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    parts[part] = edit(parts[part].decode()).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+
+
+# Billion laughs: lol9 stands for 10^9 "lol"s, 3 GB of text if a parser expanded it.
+LAUGHS = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
+DTD = f'?>\n<!DOCTYPE r [<!ENTITY lol0 "lol">{LAUGHS}]>\n'
+
+
+def write_entity_bomb(path, part):
+    """The good workbook with the laughs declared in `part` and used in its first value or text.
+    Cell A1 of X is the text "lol", so that the workbook has an xl/sharedStrings.xml."""
+    write_raw(path, {"X": with_cell(X_GOOD, 0, 0, "lol"), "y": Y_GOOD})
+
+    def laughs(xml):
+        return re.sub(
+            r"<([vt])>[^<]*</\1>", r"<\1>&lol9;</\1>", xml.replace("?>\n", DTD, 1), count=1
+        )
+
+    edit_part(path, part, laughs)

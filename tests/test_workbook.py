@@ -1,6 +1,7 @@
 """Specification of the workbook boundary: the ex3 layout in, every mistake named by its cell."""
 
 import datetime
+import functools
 import math
 import struct
 import tempfile
@@ -12,10 +13,9 @@ import xlsxwriter
 
 from digitnet.errors import WorkbookError
 from digitnet.workbook import MAX_MEMBERS, MB, cell_name, read_workbook, write_workbook
+from support import X_GOOD, Y_GOOD, edit_part, with_cell, write_entity_bomb, write_raw
 
 BOOK = "digits.xlsx"
-X_GOOD = [[0.0, 0.5, 1.0], [0.25, 0.0, 0.75], [1.0, 1.0, 0.0]]
-Y_GOOD = [[10], [1], [9]]
 
 
 @pytest.fixture(autouse=True)
@@ -24,42 +24,14 @@ def in_tmp_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def write_raw(path, sheets):
-    """Write {sheet name: rows} cell by cell, however wrong: None leaves a cell blank,
-    a non-finite float becomes a formula whose cached result it is (how NaN gets into a file)."""
-    book = xlsxwriter.Workbook(path)
-    dates = book.add_format({"num_format": "yyyy-mm-dd"})
-    for name, rows in sheets.items():
-        sheet = book.add_worksheet(name)
-        for i, row in enumerate(rows):
-            for j, value in enumerate(row):
-                if value is None:
-                    continue
-                if isinstance(value, float) and not math.isfinite(value):
-                    sheet.write_formula(i, j, "=0/0", None, value)
-                elif isinstance(value, datetime.date):
-                    sheet.write_datetime(i, j, value, dates)
-                elif isinstance(value, str):
-                    sheet.write_string(i, j, value)
-                else:
-                    sheet.write(i, j, value)
-    book.close()
+def write_good(path):
+    write_raw(path, {"X": X_GOOD, "y": Y_GOOD})
 
 
 def good_bytes():
-    write_raw("good.xlsx", {"X": X_GOOD, "y": Y_GOOD})
+    write_good("good.xlsx")
     with open("good.xlsx", "rb") as f:
         return f.read()
-
-
-def with_cell(rows, row, col, value):
-    """A copy of `rows` with one cell replaced, grown with blanks if needed."""
-    rows = [list(r) for r in rows]
-    while len(rows) <= row:
-        rows.append([])
-    rows[row] += [None] * (col + 1 - len(rows[row]))
-    rows[row][col] = value
-    return rows
 
 
 def make_csv(path):
@@ -77,59 +49,31 @@ def make_ole2(path):
         f.write(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
 
 
-def rewrite(path, member, edit, source=None):
-    """A copy of the workbook `source` (by default the good one) with `member` edited as text."""
-    if source is None:
-        good_bytes()
-        source = "good.xlsx"
-    with (
-        zipfile.ZipFile(source) as original,
-        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target,
-    ):
-        for name in original.namelist():
-            data = original.read(name)
-            target.writestr(name, edit(data.decode()) if name == member else data)
-
-
-# Billion laughs: lol9 stands for 10^9 "lol"s, 3 GB of text if a parser expanded it.
-LAUGHS = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
-DTD = f'?>\n<!DOCTYPE r [<!ENTITY lol0 "lol">{LAUGHS}]>\n'
-
-
-def make_entity_bomb(member):
-    """The laughs declared in `member` and used in its text (cell A1 of X is the shared
-    string "lol", so the workbook has an xl/sharedStrings.xml)."""
-
-    def laughs(xml):
-        return xml.replace("?>\n", DTD, 1).replace(">lol<", ">&lol9;<")
+def edited_good(part, edit):
+    """A builder of the good workbook with the text of `part` passed through `edit`."""
 
     def make(path):
-        write_raw("base.xlsx", {"X": with_cell(X_GOOD, 0, 0, "lol"), "y": Y_GOOD})
-        rewrite(path, member, laughs, source="base.xlsx")
+        write_good(path)
+        edit_part(path, part, edit)
 
     return make
 
 
-def make_doctype(path):
-    rewrite(path, "xl/worksheets/sheet1.xml", lambda xml: xml.replace("?>\n", "?>\n<!DOCTYPE r>"))
-
-
-def make_tight_member(path):
-    """Sheet X padded with 2 MB of spaces, which deflate packs about 1000 fold."""
-    rewrite(
-        path,
-        "xl/worksheets/sheet1.xml",
-        lambda xml: xml.replace("<sheetData>", " " * 2 * MB + "<sheetData>"),
-    )
+SHEET_X = "xl/worksheets/sheet1.xml"
+make_doctype = edited_good(SHEET_X, lambda xml: xml.replace("?>\n", "?>\n<!DOCTYPE r>"))
+# Sheet X padded with 2 MB of spaces, which deflate packs about 1000 fold.
+make_tight_member = edited_good(
+    SHEET_X, lambda xml: xml.replace("<sheetData>", " " * 2 * MB + "<sheetData>")
+)
+# A valid zip whose sheet X is cut off mid-XML.
+make_damaged_sheet = edited_good(SHEET_X, lambda xml: xml[: len(xml) // 2])
 
 
 def make_many_members(path):
-    good_bytes()
-    with zipfile.ZipFile("good.xlsx") as source, zipfile.ZipFile(path, "w") as target:
-        for name in source.namelist():
-            target.writestr(name, source.read(name))
+    write_good(path)
+    with zipfile.ZipFile(path, "a") as archive:
         for i in range(MAX_MEMBERS + 1):
-            target.writestr(f"docProps/custom{i}.bin", b"")
+            archive.writestr(f"docProps/custom{i}.bin", b"")
 
 
 def make_damaged_member(path):
@@ -153,17 +97,6 @@ def make_truncated(path):
     data = good_bytes()
     with open(path, "wb") as f:
         f.write(data[: len(data) // 2])
-
-
-def make_damaged_sheet(path):
-    """A valid zip whose sheet X is cut off mid-XML."""
-    good_bytes()
-    with zipfile.ZipFile("good.xlsx") as source, zipfile.ZipFile(path, "w") as target:
-        for name in source.namelist():
-            data = source.read(name)
-            if name == "xl/worksheets/sheet1.xml":
-                data = data[: len(data) // 2]
-            target.writestr(name, data)
 
 
 def sheets(**changes):
@@ -203,13 +136,13 @@ BAD_WORKBOOKS = [
     ),
     (
         "entity declarations in the shared strings",
-        make_entity_bomb("xl/sharedStrings.xml"),
+        functools.partial(write_entity_bomb, part="xl/sharedStrings.xml"),
         "digits.xlsx: xl/sharedStrings.xml declares XML entities (<!ENTITY ...>), which "
         "workbooks never need; refusing it as a possible XML bomb",
     ),
     (
         "entity declarations in the workbook part",
-        make_entity_bomb("xl/workbook.xml"),
+        functools.partial(write_entity_bomb, part="xl/workbook.xml"),
         "digits.xlsx: xl/workbook.xml declares XML entities (<!ENTITY ...>), which "
         "workbooks never need; refusing it as a possible XML bomb",
     ),
@@ -396,6 +329,7 @@ def test_read_workbook_returns_float_pixels_and_integer_labels_as_stored():
 def test_read_workbook_takes_other_sheet_names_and_class_counts():
     write_raw(BOOK, {"pixels": X_GOOD, "labels": [[3], [1], [2]]})
     X, y = read_workbook(BOOK, x_sheet="pixels", y_sheet="labels", n_classes=3)
+    np.testing.assert_array_equal(X, X_GOOD)
     np.testing.assert_array_equal(y, [3, 1, 2])
 
 
@@ -532,11 +466,12 @@ def test_read_workbook_refuses_a_workbook_unpacking_over_max_unpacked_mb():
     )
 
 
-def test_read_workbook_counts_members_from_a_zip64_end_record(tmp_path, monkeypatch):
-    """Writers that always use ZIP64 put 0xFFFF in the classic end record's counts."""
-    good_bytes()
+def test_read_workbook_takes_the_member_count_from_a_zip64_end_record(tmp_path, monkeypatch):
+    """Writers that always use ZIP64 put 0xFFFF in the classic end record's counts, which taken
+    as they stand would be over MAX_MEMBERS."""
+    write_good(BOOK)
     monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)  # makes zipfile add ZIP64 records
-    rewrite(BOOK, None, None, source="good.xlsx")
+    edit_part(BOOK, "xl/workbook.xml", lambda xml: xml)
     data = bytearray((tmp_path / BOOK).read_bytes())
     assert b"PK\x06\x06" in data
     struct.pack_into("<HHI", data, data.rfind(b"PK\x05\x06") + 8, 0xFFFF, 0xFFFF, 0xFFFFFFFF)
