@@ -12,7 +12,8 @@ import pytest
 import xlsxwriter
 
 from digitnet.errors import WorkbookError
-from digitnet.workbook import MAX_MEMBERS, MB, cell_name, read_workbook, write_workbook
+from digitnet.workbook import cell_name, read_workbook, write_workbook
+from digitnet.zipparts import MAX_MEMBERS, MB
 from support import X_GOOD, Y_GOOD, edit_part, with_cell, write_entity_bomb, write_raw
 
 BOOK = "digits.xlsx"

@@ -4,46 +4,31 @@ Layout (Andrew Ng's ex3): sheet X holds one example per row, n_samples rows by n
 columns of pixel values; sheet y holds the label of each example in column A, 1..n_classes, where
 label n_classes stands for class 0 (10 is the digit 0). Neither sheet has a header row.
 
-Reading goes through python-calamine, which parses a 5000 x 400 sheet in about a second, and
-then checks the cells as whole arrays. Every problem is a `WorkbookError` whose one-line message
+Reading goes through python-calamine, which parses a sheet far faster than openpyxl, and then
+checks the cells as whole arrays. Every problem is a `WorkbookError` whose one-line message
 names the file, the sheet and the cell as Excel shows it (`KJ17`), so the user can go and fix it.
-
-Before calamine sees a file, its zip directory is checked against size limits, because calamine
-would unpack a zip bomb in full: it holds a long run of text in one buffer, so a sheet that
-unpacks to 3 GB takes 3 GB of memory. The directory's sizes can be trusted for this, since
-calamine's unzipper stops with an error at a member's declared size.
+Before calamine sees a file, `zipparts.check` refuses zip bombs and files that are no .xlsx.
 """
 
 import datetime
 import itertools
-import os
-import struct
 import tempfile
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 import xlsxwriter
 from python_calamine import CalamineError, CalamineWorkbook
 
+from digitnet import zipparts
 from digitnet.artifacts import atomic_path
 from digitnet.errors import WorkbookError
+from digitnet.zipparts import MB
 
 # A fixed creation date: XlsxWriter stamps the current time otherwise, and the sample
 # workbook must come out byte for byte the same on every build.
 CREATED = datetime.datetime(2000, 1, 1)
 
 _NUMBER_TYPES = (float, int)  # what calamine gives for numeric cells; bool is not among them
-
-# The container, checked before calamine opens it
-MB = 1 << 20
-OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # how encrypted .xlsx and old .xls files start
-MAX_MEMBERS = 10_000  # files in the zip; a workbook has about 10, plus a few per sheet or image
-MAX_DIRECTORY = 10 * MB  # the zip's list of them, about 100 bytes a file in a real workbook
-MAX_RATIO = 100  # unpacked / packed size of one member; sheets pack 5 to 15 fold (Apache POI: 100)
-RATIO_GRACE = 1 * MB  # a member smaller than this unpacked may pack as tightly as it likes
-PROLOG_BYTES = 4096  # how much of each XML member to search for a DTD, which must come first
 
 
 def cell_name(row, col):
@@ -144,117 +129,19 @@ def _open(path, max_file, max_unpacked):
     """The workbook opened by calamine; a missing, unreadable or hostile file is a WorkbookError."""
     if not path.is_file():
         raise WorkbookError(f"workbook not found: {path}")
-    _check_container(path, max_file, max_unpacked)
+    zipparts.check(path, max_file, max_unpacked)
     try:
         return CalamineWorkbook.from_path(path)
     except (CalamineError, OSError) as error:
         raise WorkbookError(f"{path} is not an Excel .xlsx workbook ({error})") from None
 
 
-def _check_container(path, max_file, max_unpacked):
-    """Refuse a file that is not a zip or would take too much to unpack, reading only its
-    directory and the first few KB of each XML member. Costs about a millisecond."""
-    size = path.stat().st_size
-    if size > max_file:
-        raise WorkbookError(
-            f"{path} is {_size(size)}, over the limit of {_size(max_file)} (data.max_file_mb); "
-            "raise the limit if the workbook is genuine"
-        )
-    with open(path, "rb") as f:
-        if f.read(len(OLE2_MAGIC)) == OLE2_MAGIC:
-            raise WorkbookError(
-                f"{path} is encrypted or an old .xls file (an OLE2 container, not an .xlsx zip); "
-                "save it unencrypted as .xlsx"
-            )
-        directory = _zip_directory(f)
-    if directory is None:
-        raise WorkbookError(f"{path} is not an Excel .xlsx workbook (not a zip archive)")
-    n_members, directory_size = directory
-    # zipfile loads the whole directory at once, so its size is checked first
-    if n_members > MAX_MEMBERS or directory_size > MAX_DIRECTORY:
-        raise WorkbookError(
-            f"{path}: its zip directory lists {n_members} files in {_size(directory_size)}, "
-            f"over the limits of {MAX_MEMBERS} files and {_size(MAX_DIRECTORY)} (a workbook has "
-            "a few dozen); refusing it as a possible zip bomb"
-        )
-    try:
-        with zipfile.ZipFile(path) as archive:
-            _check_sizes(path, archive.infolist(), max_unpacked)
-            for info in archive.infolist():
-                if info.filename.endswith((".xml", ".rels")):
-                    _check_prolog(path, archive, info)
-    # a damaged directory or member, a packing method zipfile lacks, a password-protected zip
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as error:
-        raise WorkbookError(f"{path} is not an Excel .xlsx workbook ({error})") from None
-
-
-def _zip_directory(f):
-    """(number of members, size of the directory in bytes) as the zip's end record states
-    them, or None if there is no end record, so not a zip."""
-    f.seek(0, os.SEEK_END)
-    end = f.tell()
-    start = max(0, end - (1 << 16) - 22 - 76)  # up to a 64 KB comment, and ZIP64's records
-    f.seek(start)
-    tail = f.read()
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < 22:
-        return None
-    n_members, directory_size = struct.unpack_from("<HI", tail, at + 10)
-    # ZIP64 leaves 0xFFFF... here and puts the figures in its own record 76 bytes earlier
-    if at >= 76 and tail[at - 76 : at - 72] == b"PK\x06\x06":
-        n_members, directory_size = struct.unpack_from("<QQ", tail, at - 76 + 32)
-    return n_members, directory_size
-
-
-def _check_sizes(path, infos, max_unpacked):
-    """Refuse a workbook whose members, at the sizes its directory lists, unpack to too much
-    in all, or one of which is packed far more tightly than any sheet."""
-    unpacked = sum(info.file_size for info in infos)
-    if unpacked > max_unpacked:
-        raise WorkbookError(
-            f"{path}: the workbook would unpack to {_size(unpacked)}, over the limit of "
-            f"{_size(max_unpacked)} (data.max_unpacked_mb); refusing it as a possible zip bomb "
-            "(raise the limit if the workbook is genuine)"
-        )
-    for info in infos:
-        if info.file_size > max(RATIO_GRACE, MAX_RATIO * info.compress_size):
-            raise WorkbookError(
-                f"{path}: {info.filename} would unpack to {_size(info.file_size)} from "
-                f"{_size(info.compress_size)}, over {MAX_RATIO} times its packed size (sheets "
-                "pack 5 to 15 fold); refusing it as a possible zip bomb"
-            )
-
-
-def _check_prolog(path, archive, info):
-    """Refuse an XML member that declares a DTD, the vehicle of entity-expansion bombs.
-
-    calamine's XML parser (quick-xml) does not expand entities: it ignores the declaration and
-    drops or rejects each reference, so this check is for a clear message, not the only guard.
-    """
-    with archive.open(info) as member:
-        prolog = member.read(PROLOG_BYTES)
-    for marker, what in ((b"<!ENTITY", "XML entities"), (b"<!DOCTYPE", "a document type")):
-        if marker in prolog:
-            raise WorkbookError(
-                f"{path}: {info.filename} declares {what} ({marker.decode()} ...>), which "
-                "workbooks never need; refusing it as a possible XML bomb"
-            )
-
-
-def _size(n_bytes):
-    """A size in words: 3.0 GB, 200.0 MB, 2.5 KB."""
-    for unit, scale in (("GB", 1 << 30), ("MB", MB)):
-        if n_bytes >= scale:
-            return f"{n_bytes / scale:.1f} {unit}"
-    return f"{n_bytes / 1024:.1f} KB"
-
-
 def _number_sheet(book, path, sheet):
     """The sheet as float64, like `_numbers(_cells(...))` but in one step for the usual sheet.
 
-    A rectangle of finite numbers converts straight from calamine's rows, in a tenth of a
-    second for 5000 x 400 cells; anything else takes the cell-by-cell way, which names the
-    first bad cell. (bool is an int subclass, but type() tells it apart, so TRUE is caught.)
+    A rectangle of finite numbers converts straight from calamine's rows in one array
+    operation; anything else takes the cell-by-cell way, which names the first bad cell.
+    (bool is an int subclass, but type() tells it apart, so TRUE is caught.)
     """
     rows = _rows(book, path, sheet)
     kinds = set(map(type, itertools.chain.from_iterable(rows)))
