@@ -49,7 +49,7 @@ def quietly(function, **kwargs):
 
 
 def main():
-    from digitnet.stages.ingest import ingest
+    from digitnet.ingestion import ingest
     from digitnet.workbook import read_workbook
 
     path = sample_workbook()

@@ -146,7 +146,7 @@ def jobs(project):
     imported = time.perf_counter() - started
     from digitnet import plots, tracking
     from digitnet.cli import load_config
-    from digitnet.train import run_experiment
+    from digitnet.experiment import run_experiment
 
     totals = collections.Counter()
     timing(tracking, totals, "tracking")

@@ -1,5 +1,7 @@
-"""dvc.yaml and conf/ agree: every stage's code exists and every listed setting resolves."""
+"""dvc.yaml agrees with the code and conf/: each stage depends on exactly the modules it runs,
+every listed setting resolves, and each stage consumes what the one before it produces."""
 
+import ast
 import importlib.util
 from pathlib import Path
 
@@ -7,6 +9,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = PIPELINE["stages"]
 
@@ -40,11 +43,87 @@ def test_each_stage_runs_its_own_module_and_depends_on_it(name):
     assert module_file in stage["deps"]
 
 
+# Files a stage reads as files rather than imports: the train stage logs mlflow_model.py as the
+# code of its MLflow model.
+READ_AS_FILES = {"train": {"src/digitnet/mlflow_model.py"}}
+
+
+def module_file(name):
+    """src/digitnet/<...>.py for a digitnet module's dotted name; None for a package or others."""
+    if not name.startswith("digitnet."):
+        return None
+    path = SRC / (name.replace(".", "/") + ".py")
+    return path if path.is_file() and path.name != "__init__.py" else None
+
+
+def imported_files(path):
+    """The digitnet module files that `path` imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            assert node.level == 0, f"{path}: relative import"
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found |= {file for file in map(module_file, names) if file is not None}
+    return found
+
+
+def import_closure(module):
+    """Every digitnet module file that running `module` imports, itself included."""
+    todo, seen = [module_file(module)], set()
+    while todo:
+        path = todo.pop()
+        if path not in seen:
+            seen.add(path)
+            todo.extend(imported_files(path))
+    return {str(path.relative_to(ROOT)) for path in seen}
+
+
+def code_deps_mismatch(name, stage):
+    """(missing, extra): modules the stage runs that dvc.yaml omits, and listed ones it doesn't."""
+    module = stage["cmd"].removeprefix("python -m ")
+    wanted = import_closure(module) | READ_AS_FILES.get(name, set())
+    listed = {dep for dep in stage["deps"] if dep.startswith("src/")}
+    return wanted - listed, listed - wanted
+
+
 @pytest.mark.parametrize("name", list(STAGES))
-def test_each_code_dependency_exists(name):
-    for dep in STAGES[name]["deps"]:
-        if dep.startswith("src/"):
-            assert (ROOT / dep).is_file(), dep
+def test_each_stage_lists_exactly_the_modules_it_runs(name):
+    missing, extra = code_deps_mismatch(name, STAGES[name])
+    assert (sorted(missing), sorted(extra)) == ([], []), "(missing from dvc.yaml, not used)"
+
+
+def test_a_module_removed_from_a_stage_deps_is_reported_missing():
+    stage = dict(STAGES["evaluate"])
+    stage["deps"] = [dep for dep in stage["deps"] if dep != "src/digitnet/network.py"]
+    assert code_deps_mismatch("evaluate", stage) == ({"src/digitnet/network.py"}, set())
+
+
+def test_a_module_the_stage_does_not_run_is_reported_extra():
+    stage = dict(STAGES["ingest"])
+    stage["deps"] = [*stage["deps"], "src/digitnet/plots.py"]
+    assert code_deps_mismatch("ingest", stage) == (set(), {"src/digitnet/plots.py"})
+
+
+def test_a_lazy_import_inside_a_function_counts():
+    assert SRC / "digitnet/frames.py" in imported_files(SRC / "digitnet/logged_model.py")
+
+
+def test_package_init_files_import_nothing():
+    """They run on every import but are left out of the closures: nothing can hide in them."""
+    for init in SRC.glob("digitnet/**/__init__.py"):
+        assert imported_files(init) == set(), init
+        assert not [n for n in ast.walk(ast.parse(init.read_text())) if isinstance(n, ast.Import)]
+
+
+def test_no_module_imports_a_stage():
+    """Stages are leaves: each is run by DVC, never a library for other modules."""
+    stages_dir = SRC / "digitnet/stages"
+    for path in SRC.glob("digitnet/**/*.py"):
+        assert not [f for f in imported_files(path) if f.parent == stages_dir], path
 
 
 @pytest.mark.parametrize("name", list(STAGES))

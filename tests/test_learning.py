@@ -7,12 +7,11 @@ the pipeline's own preprocess and train stage functions, with tracking off.
 import numpy as np
 import pytest
 
-from digitnet import nn
 from digitnet.artifacts import load_npz, save_npz
 from digitnet.cli import load_config
 from digitnet.sample import sample_arrays
-from digitnet.stages.preprocess import preprocess_arrays
-from digitnet.stages.train import train
+from digitnet.splits import make_splits
+from digitnet.training import train_model
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +28,7 @@ def train_and_score(ingested, tmp_path, overrides=()):
     """(test accuracy, train History costs, Trained) for the pipeline's config with `overrides`."""
     config = load_config([*overrides, "tracking.enabled=false"])
     processed = tmp_path / "processed"
-    preprocess_arrays(
+    make_splits(
         ingested=ingested,
         out=processed,
         n_classes=config.data.n_classes,
@@ -38,12 +37,9 @@ def train_and_score(ingested, tmp_path, overrides=()):
         scaling=config.data.scaling,
         seed=config.seed,
     )
-    trained = train(config=config, processed=processed, model_dir=tmp_path / "model")
+    trained = train_model(config=config, processed=processed, model_dir=tmp_path / "model")
     test = load_npz(processed / "test.npz")
-    network = trained.network
-    predicted = nn.predict(
-        test["X"], network.weights, network.biases, network.activation, network.output
-    )
+    predicted = trained.network.predict(test["X"])  # raw pixels: the network scales them
     return float(np.mean(predicted == test["classes"])), trained.costs
 
 

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from digitnet import plots
+from digitnet import evaluation, ingestion, plots, splits, training
 from digitnet.artifacts import load_npz
 from digitnet.cli import load_config
-from digitnet.stages import evaluate, ingest, preprocess, train
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -223,15 +222,17 @@ def tracked(tmp_path, tiny_workbook, monkeypatch):
             "train.batch_size=16",
         ]
     )
-    ingest.from_config(config)
-    test_rows = preprocess.from_config(config)[2]
-    train.train(config=config, processed=config.paths.processed, model_dir=config.paths.model)
+    ingestion.from_config(config)
+    test_rows = splits.from_config(config)[2]
+    training.train_model(
+        config=config, processed=config.paths.processed, model_dir=config.paths.model
+    )
     return config, test_rows
 
 
 def run_evaluate(config):
-    uri, run_id = evaluate.training_run(config, config.paths.model)
-    evaluate.evaluate(
+    uri, run_id = evaluation.training_run(config, config.paths.model)
+    evaluation.evaluate_model(
         processed=config.paths.processed,
         model_dir=config.paths.model,
         out=config.paths.eval,

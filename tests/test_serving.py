@@ -22,9 +22,9 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from digitnet import cli, predict, tracking
+from digitnet import cli, logged_model, predict
 from digitnet.network import load
-from digitnet.stages.train import train
+from digitnet.training import train_model
 from digitnet.workbook import write_workbook
 from support import ROOT, sh, tiny_digits, tool_env
 
@@ -85,7 +85,7 @@ def test_the_run_logs_a_pyfunc_model_that_predicts_like_the_network(trained, sto
 
 def test_the_logged_model_is_code_and_an_npz_with_a_signature_and_example(trained, store, tmp_path):
     _, uri, run_id, X, _ = trained
-    local = tracking.download_model(uri, f"runs:/{run_id}/model", tmp_path)
+    local = logged_model.download_model(uri, f"runs:/{run_id}/model", tmp_path)
     files = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
     assert {"MLmodel", "mlflow_model.py", "artifacts/weights.npz"} <= files
     assert "code/digitnet/network.py" in files
@@ -229,7 +229,7 @@ def test_log_model_false_logs_no_model(trained, monkeypatch, tmp_path):
     monkeypatch.chdir(root)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     config = cli.load_config(["tracking.log_model=false", "train.epochs=2", f"tracking.uri={uri}"])
-    run_id = train(
+    run_id = train_model(
         config=config, processed=root / "artifacts/processed", model_dir=tmp_path / "model"
     ).run_id
     client = MlflowClient(tracking_uri=uri)
@@ -246,7 +246,7 @@ def test_logging_a_model_leaves_sys_path_as_it_was(trained, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (weights,) = root.glob("outputs/*/*/model/weights.npz")
     before = list(sys.path)
-    model_uri = tracking.log_model(uri, run_id, weights, X[:2])
+    model_uri = logged_model.log_model(uri, run_id, weights, X[:2])
     assert sys.path == before
     assert model_uri.startswith("models:/m-")
 

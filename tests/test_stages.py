@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from digitnet import nn
+from digitnet import evaluation, ingestion, nn, splits, training
 from digitnet.artifacts import file_md5, load_json, load_npz
 from digitnet.cli import load_config
 from digitnet.network import load
-from digitnet.stages import evaluate, ingest, preprocess, train
+from digitnet.stages import ingest, train
 from digitnet.workbook import write_workbook
 
 TINY = [
@@ -31,11 +31,13 @@ def workspace(tmp_path, tiny_workbook, monkeypatch):
 
 def run_pipeline(tmp_path, workbook, overrides=()):
     config = load_config([f"data.workbook={workbook}", *TINY, *overrides])
-    ingest.from_config(config)
-    preprocess.from_config(config)
-    train.train(config=config, processed=config.paths.processed, model_dir=config.paths.model)
-    uri, run_id = evaluate.training_run(config, config.paths.model)
-    report = evaluate.evaluate(
+    ingestion.from_config(config)
+    splits.from_config(config)
+    training.train_model(
+        config=config, processed=config.paths.processed, model_dir=config.paths.model
+    )
+    uri, run_id = evaluation.training_run(config, config.paths.model)
+    report = evaluation.evaluate_model(
         processed=config.paths.processed,
         model_dir=config.paths.model,
         out=config.paths.eval,
@@ -47,8 +49,8 @@ def run_pipeline(tmp_path, workbook, overrides=()):
 
 def split(tmp_path, workbook, scaling):
     """Ingest `workbook` into in.npz and split it into p/, a quarter each for val and test."""
-    ingest.ingest(workbook=workbook, out=tmp_path / "in.npz")
-    preprocess.preprocess_arrays(
+    ingestion.ingest(workbook=workbook, out=tmp_path / "in.npz")
+    splits.make_splits(
         ingested=tmp_path / "in.npz",
         out=tmp_path / "p",
         n_classes=10,
@@ -61,7 +63,7 @@ def split(tmp_path, workbook, scaling):
 
 def test_ingest_keeps_the_arrays_and_the_workbooks_md5(workspace):
     tmp_path, workbook = workspace
-    X, y = ingest.ingest(workbook=workbook, out=tmp_path / "in.npz")
+    X, y = ingestion.ingest(workbook=workbook, out=tmp_path / "in.npz")
     saved = load_npz(tmp_path / "in.npz")
     assert np.array_equal(saved["X"], X) and np.array_equal(saved["y"], y)
     assert saved["X"].shape == (80, 16)
@@ -90,8 +92,19 @@ def test_preprocess_splits_each_class_and_one_hot_encodes(workspace):
     assert np.bincount(train_part["classes"], minlength=10).tolist() == [4] * 10
     assert np.bincount(test_part["classes"], minlength=10).tolist() == [2] * 10
     assert np.array_equal(np.argmax(train_part["Y"], axis=1), train_part["classes"])
-    assert train_part["X"].mean(axis=0) == pytest.approx(np.zeros(16), abs=1e-12)
     assert load_json(tmp_path / "p/meta.json")["sizes"] == {"train": 40, "val": 20, "test": 20}
+
+
+def test_preprocess_keeps_raw_pixels_and_fits_the_scaler_on_the_training_rows(workspace):
+    tmp_path, workbook = workspace
+    split(tmp_path, workbook, "standard")
+    raw = {tuple(row) for row in load_npz(tmp_path / "in.npz")["X"]}
+    train_X = load_npz(tmp_path / "p/train.npz")["X"]
+    scaler = load_npz(tmp_path / "p/scaler.npz")
+    assert {tuple(row) for row in train_X} <= raw
+    scaled = (train_X - scaler["shift"]) / scaler["scale"]
+    assert scaled.mean(axis=0) == pytest.approx(np.zeros(16), abs=1e-12)
+    assert scaled.std(axis=0) == pytest.approx(np.ones(16))
 
 
 def test_preprocess_maps_label_10_to_digit_0(workspace):
@@ -105,9 +118,9 @@ def test_preprocess_maps_label_10_to_digit_0(workspace):
 def test_preprocess_refuses_a_split_left_empty(workspace):
     tmp_path, _ = workspace
     write_workbook(tmp_path / "two.xlsx", np.eye(2), np.array([1, 2]))
-    ingest.ingest(workbook=tmp_path / "two.xlsx", out=tmp_path / "in.npz", n_classes=2)
+    ingestion.ingest(workbook=tmp_path / "two.xlsx", out=tmp_path / "in.npz", n_classes=2)
     with pytest.raises(Exception) as raised:
-        preprocess.preprocess_arrays(
+        splits.make_splits(
             ingested=tmp_path / "in.npz",
             out=tmp_path / "p",
             n_classes=2,
@@ -144,7 +157,8 @@ def test_evaluate_reports_argmax_accuracy_of_the_saved_model(workspace):
     config, report = run_pipeline(tmp_path, workbook)
     network = load(tmp_path / config.paths.model / "weights.npz")
     test_part = load_npz(tmp_path / config.paths.processed / "test.npz")
-    predicted = nn.predict(test_part["X"], network.weights, network.biases, network.activation)
+    scaled = (test_part["X"] - network.shift) / network.scale
+    predicted = nn.predict(scaled, network.weights, network.biases, network.activation)
     assert report["test_accuracy"] == np.mean(predicted == test_part["classes"])
     written = json.loads((tmp_path / config.paths.eval / "metrics.json").read_text())
     assert written == {k: report[k] for k in written}
@@ -176,22 +190,22 @@ def test_evaluate_finds_the_run_that_trained_the_model_by_its_weights(workspace)
     (run,) = client.search_runs([client.get_experiment_by_name("digitnet").experiment_id])
     weights = tmp_path / config.paths.model / "weights.npz"
     assert run.data.tags["weights_md5"] == file_md5(weights)
-    assert evaluate.training_run(config, config.paths.model)[1] == run.info.run_id
+    assert evaluation.training_run(config, config.paths.model)[1] == run.info.run_id
 
 
 def test_evaluate_of_a_model_no_run_knows_logs_nothing(workspace, capsys):
     tmp_path, workbook = workspace
     config, _ = run_pipeline(tmp_path, workbook)
     other = load_config([f"data.workbook={workbook}", *TINY, "tracking.experiment=elsewhere"])
-    assert evaluate.training_run(other, config.paths.model)[1] is None
+    assert evaluation.training_run(other, config.paths.model)[1] is None
     assert "no MLflow run in" in capsys.readouterr().out
 
 
 def test_diverging_training_fails_the_run_and_writes_no_model(workspace, capsys):
     tmp_path, workbook = workspace
     config = load_config([f"data.workbook={workbook}", *TINY])
-    ingest.from_config(config)
-    preprocess.from_config(config)
+    ingestion.from_config(config)
+    splits.from_config(config)
     with pytest.raises(SystemExit) as exited:
         train.main([f"data.workbook={workbook}", *TINY, "train.lr=1e308"])
     assert exited.value.code == 2
@@ -205,8 +219,8 @@ def test_diverging_training_fails_the_run_and_writes_no_model(workspace, capsys)
 
 
 def test_run_name_lists_the_settings_that_differ_from_the_defaults():
-    assert train.run_name(load_config()) == "defaults"
-    assert train.run_name(load_config(["train.lr=0.3", "seed=1"])) == "seed=1,train.lr=0.3"
+    assert training.run_name(load_config()) == "defaults"
+    assert training.run_name(load_config(["train.lr=0.3", "seed=1"])) == "seed=1,train.lr=0.3"
 
 
 def test_same_settings_and_seed_give_identical_weights_and_metrics(

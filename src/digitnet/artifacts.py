@@ -88,3 +88,14 @@ def file_md5(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def write_costs(path, costs):
+    """cost.csv: a header, then `epoch,cost` per epoch (1-based), costs at full precision."""
+    rows = "".join(f"{epoch},{float(cost)!r}\n" for epoch, cost in enumerate(costs, start=1))
+    write_text(path, "epoch,cost\n" + rows)
+
+
+def read_costs(path):
+    """The costs of a cost.csv, shape (epochs,)."""
+    return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)[:, 1]

@@ -10,6 +10,7 @@ import numpy as np
 
 from digitnet import nn
 from digitnet.artifacts import load_npz, save_npz
+from digitnet.preprocess import apply_scaler
 
 
 @dataclass
@@ -25,10 +26,14 @@ class Network:
     def layer_sizes(self):
         return [self.weights[0].shape[0]] + [W.shape[1] for W in self.weights]
 
+    def scaled(self, X):
+        """Raw pixels X, shape (n_samples, n_features), scaled as the network was trained."""
+        return apply_scaler(X, self.shift, self.scale)
+
     def predict_proba(self, X):
         """Output scores, shape (n_samples, n_classes), for raw (unscaled) pixels X."""
         return nn.predict_proba(
-            (X - self.shift) / self.scale, self.weights, self.biases, self.activation, self.output
+            self.scaled(X), self.weights, self.biases, self.activation, self.output
         )
 
     def predict(self, X):

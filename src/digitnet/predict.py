@@ -22,6 +22,7 @@ from digitnet import cli, frames, metrics, tracking, xlsx
 from digitnet.artifacts import write_text
 from digitnet.config import DataConfig
 from digitnet.errors import DigitnetError
+from digitnet.logged_model import download_model
 from digitnet.network import load
 from digitnet.preprocess import labels_to_classes
 from digitnet.workbook import read_for_prediction
@@ -42,7 +43,7 @@ def load_model(model, tracking_uri=None):
     if is_model_uri(model):
         uri = tracking.tracking_uri(tracking_uri)
         with tempfile.TemporaryDirectory(prefix="digitnet-model-") as scratch:
-            return _load_file(_weights_in(tracking.download_model(uri, model, scratch), model))
+            return _load_file(_weights_in(download_model(uri, model, scratch), model))
     return _load_file(_weights_in(Path(model), model))
 
 

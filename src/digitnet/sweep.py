@@ -7,8 +7,6 @@ the MLflow store, the experiment and the sweep's parent run, and leaves their id
 <job dir>/job.json, also when it fails; `on_multirun_end` turns those records into the summary.
 """
 
-import functools
-import gc
 import logging
 import math
 import os
@@ -21,10 +19,10 @@ import numpy as np
 from hydra.experimental.callback import Callback
 
 from digitnet import tracking
-from digitnet.artifacts import load_json, save_json
+from digitnet.artifacts import load_json, read_costs, save_json
 from digitnet.config import to_config
 from digitnet.errors import DigitnetError
-from digitnet.stages.train import read_costs
+from digitnet.experiment import ensure_processed, run_experiment
 
 SWEEP_FILE = "sweep.json"
 JOB_FILE = "job.json"
@@ -61,8 +59,6 @@ class SweepCallback(Callback):
     """Sets up a sweep's shared state before its jobs and summarises them after."""
 
     def on_multirun_start(self, config, **kwargs):
-        from digitnet.train import ensure_processed
-
         settings = to_config(config)
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -128,30 +124,12 @@ def collect(sweep_dir):
     return records, histories
 
 
-@functools.cache
-def settle():
-    """Once per process, after its first job: collect garbage, then freeze what is left.
-
-    run_experiment calls it at the end of every job. The first job loads MLflow, SQLAlchemy and
-    matplotlib: some 350,000 objects that live as long as the process. Python's full garbage
-    collection, which comes about every other job of a sweep worker, would walk them all each
-    time, for 0.15 s, inside whichever MLflow call or figure it interrupts; frozen, they are
-    left out of it. Collecting first leaves no garbage among them. The first job pays the one
-    collection. (It lives here, not in digitnet.train: run as __main__, that module's functions
-    travel to joblib's workers by value, and this cache would not.)
-    """
-    gc.collect()
-    gc.freeze()
-
-
 def run_job(cfg, hydra_config):
     """One job of a sweep: train + evaluate as a child run; never raises, returns the objective.
 
     A failing job (bad settings, a diverging cost, a bug) is recorded FAILED with its reason and
     returns NaN, so that the other jobs still run and the summary can name it.
     """
-    from digitnet.train import run_experiment
-
     started = time.perf_counter()
     out_dir = Path(hydra_config.runtime.output_dir)
     job = hydra_config.job.num

@@ -12,12 +12,9 @@ import os
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-
-from digitnet.errors import DigitnetError
 
 
 def tracking_uri(configured=None, root=None):
@@ -36,6 +33,7 @@ def tracking_uri(configured=None, root=None):
 
 
 HOST_TAG, PID_TAG = "digitnet.host", "digitnet.pid"  # which process owns a RUNNING run
+WEIGHTS_TAG = "weights_md5"  # links a model file to the MLflow run that trained it
 _READY = set()  # stores this process has already opened under the lock
 _STORES = set()  # the real paths of those stores, for _write_ahead
 
@@ -231,127 +229,6 @@ def _alive(pid):
 def end_run(uri, run_id, status="FINISHED"):
     """Mark the run FINISHED, FAILED or KILLED."""
     client(uri).set_terminated(run_id, status)
-
-
-MODEL_NAME = "model"  # a run's model is runs:/<run id>/model
-MODEL_CODE = Path(__file__).with_name("mlflow_model.py")  # the pyfunc model, as code
-MODEL_REQUIREMENTS = ("mlflow", "numpy", "pandas")  # all that the model code imports
-
-
-def log_model(uri, run_id, weights, examples, registered_name=None):
-    """Log the network saved at `weights` as the pyfunc model of run `run_id`; its models:/ URI.
-
-    A model from code (mlflow_model.py) whose artifact is the weights .npz and whose code is the
-    digitnet package, so it loads from its own files, without pickle. The signature is built
-    from the network's layer sizes: a float64 tensor (n, n_features) in, since 400 named input
-    columns would cost about 0.3 s more per model as MLflow checks the example column by column.
-    `examples`, a few rows of raw pixels, become the input example. Requirements are pinned here
-    rather than inferred: inference loads the model in a new process, which takes seconds, and
-    every job of a sweep logs a model. With `registered_name`, the model also becomes the next
-    version of that registered model.
-    """
-    import mlflow
-    import numpy as np
-    from mlflow.models import Model, ModelSignature
-    from mlflow.types import ColSpec, Schema, TensorSpec
-
-    from digitnet import frames
-    from digitnet.network import load
-
-    n_features, *_, n_classes = load(weights).layer_sizes
-    signature = ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.float64), (-1, n_features))]),
-        outputs=Schema(
-            [ColSpec("long", frames.DIGIT)]
-            + [ColSpec("double", name) for name in frames.score_columns(n_classes)]
-        ),
-    )
-    # Created here rather than by Model.log, which would file it under the default experiment
-    # when no run is active, where runs:/<run id>/model does not look for it. The settings stay
-    # with the run, which the model names as its source, rather than being copied onto it.
-    mlflow_client = client(uri)
-    experiment = mlflow_client.get_run(run_id).info.experiment_id
-    model = mlflow_client.create_logged_model(experiment, MODEL_NAME, source_run_id=run_id)
-    with _fluent(uri), _path_kept():
-        info = Model.log(
-            artifact_path=None,
-            name=MODEL_NAME,
-            flavor=mlflow.pyfunc,
-            run_id=run_id,
-            model_id=model.model_id,
-            python_model=str(MODEL_CODE),
-            artifacts={"weights": str(weights)},
-            code_paths=[str(Path(__file__).parent)],
-            signature=signature,
-            input_example=np.asarray(examples, dtype=np.float64),
-            pip_requirements=list(_requirements()),
-            registered_model_name=registered_name,
-        )
-    return info.model_uri
-
-
-@functools.cache
-def _requirements():
-    """The model's pip requirements, pinned to the versions installed here (looked up once)."""
-    from importlib.metadata import version
-
-    return tuple(f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS)
-
-
-def download_model(uri, model_uri, dst):
-    """Download the MLflow model at `model_uri` (runs:/<run id>/model, models:/<name>/<version>)
-    into the directory `dst`; the local path of the model. An unknown one is a DigitnetError."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    store = Path(uri.removeprefix("sqlite:///"))
-    if uri.startswith("sqlite:///") and not store.is_file():
-        raise DigitnetError(f"no MLflow store at {store} to find {model_uri} in")
-    try:
-        client(uri)  # a store of an older MLflow is upgraded under the lock
-        with _fluent(uri):
-            return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=dst))
-    except (MlflowException, OSError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DigitnetError(f"no MLflow model at {model_uri} in {uri} ({message})") from None
-
-
-@contextmanager
-def _fluent(uri):
-    """MLflow's process-wide tracking URI set to `uri` for the block, as its model functions
-    read it, without their progress bars and routine notes; the environment is restored."""
-    import mlflow
-
-    logging.getLogger("mlflow.pyfunc").setLevel(logging.WARNING)  # "Validating input example"
-    saved = {name: os.environ.get(name) for name in (_URI_VARIABLE, _PROGRESS_VARIABLE)}
-    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
-    os.environ[_PROGRESS_VARIABLE] = "false"
-    mlflow.set_tracking_uri(uri)  # which also sets MLFLOW_TRACKING_URI
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextmanager
-def _path_kept():
-    """sys.path as it was before the block. Model.log loads the new model to check its input
-    example, and loading puts the model's code directory, a temporary one, first on sys.path for
-    good; in a sweep that list would grow by one dead directory per job, and every package
-    metadata lookup, which MLflow makes as it logs, would get slower with it."""
-    saved = list(sys.path)
-    try:
-        yield
-    finally:
-        sys.path[:] = saved
-
-
-_URI_VARIABLE, _PROGRESS_VARIABLE = "MLFLOW_TRACKING_URI", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 def git_commit(cwd=None):

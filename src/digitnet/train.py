@@ -9,62 +9,14 @@ leaving the pipeline's own outputs alone.
 """
 
 import sys
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
-from digitnet import cli, sweep, tracking
-from digitnet.artifacts import load_json
+from digitnet import cli, sweep
 from digitnet.config import conf_dir, to_config
-from digitnet.stages import ingest, preprocess
-from digitnet.stages.evaluate import evaluate
-from digitnet.stages.train import train
-
-
-def ensure_processed(config, out_dir=None):
-    """The directory of processed arrays that match `config`, building them if needed.
-
-    The pipeline's arrays (paths.processed) are built if missing and used when their split
-    settings match. Otherwise (a sweep over the seed, say) the ingested arrays are split anew
-    into <out_dir>/processed. The workbook is read only if no ingested arrays exist yet.
-    """
-    shared = Path(config.paths.processed)
-    if not Path(config.paths.ingested).is_file():
-        ingest.from_config(config)
-    if not (shared / "meta.json").is_file():
-        preprocess.from_config(config)
-    wanted = preprocess.split_settings(config)
-    meta = load_json(shared / "meta.json")
-    if {key: meta.get(key) for key in wanted} == wanted or out_dir is None:
-        return shared
-    target = Path(out_dir) / "processed"
-    preprocess.from_config(config, out=target)
-    return target
-
-
-def run_experiment(config, out_dir, name=None, parent_run_id=None, tags=None):
-    """Train and evaluate into `out_dir`; return the evaluation report."""
-    processed = ensure_processed(config, out_dir)
-    model_dir = Path(out_dir) / "model"
-    trained = train(
-        config=config,
-        processed=processed,
-        model_dir=model_dir,
-        name=name,
-        parent_run_id=parent_run_id,
-        tags=tags,
-    )
-    report = evaluate(
-        processed=processed,
-        model_dir=model_dir,
-        out=Path(out_dir) / "eval",
-        tracking_uri=tracking.tracking_uri(config.tracking.uri) if trained.run_id else None,
-        run_id=trained.run_id,
-    )
-    sweep.settle()
-    return report | {"run_id": trained.run_id, "train_seconds": trained.seconds}
+from digitnet.experiment import run_experiment
 
 
 @hydra.main(version_base=None, config_path=str(conf_dir()), config_name="config")

@@ -1,0 +1,83 @@
+"""Score a trained network on every split: accuracies, per-class scores, confusion matrix,
+figures; the DVC metrics and plots files; the same MLflow run that trained it."""
+
+from pathlib import Path
+
+from digitnet import metrics, plots, tracking
+from digitnet.artifacts import atomic_dir, file_md5, load_npz, read_costs, save_json, write_text
+from digitnet.network import load
+from digitnet.splits import SPLITS
+
+FIGURES = ("cost.png", "confusion.png", "misclassified.png", "hidden_weights.png")
+
+
+def evaluate_model(*, processed, model_dir, out, tracking_uri=None, run_id=None):
+    """Score the model on every split; write metrics.json, per_class.json, confusion.csv, PNGs.
+
+    The PNGs: cost curve, confusion matrix, the misclassified test digits and the hidden units'
+    incoming weights as images. Accuracy is the share of examples whose highest output is the
+    true class (argmax). With `run_id`, that MLflow run receives the metrics and figures.
+    """
+    processed, model_dir, out = Path(processed), Path(model_dir), Path(out)
+    network = load(model_dir / "weights.npz")
+    costs = read_costs(model_dir / "cost.csv")
+    n_classes = network.weights[-1].shape[1]
+    splits = {split: load_npz(processed / f"{split}.npz") for split in SPLITS}
+    scores = {
+        split: (data["classes"], network.predict(data["X"]))  # raw pixels: the network scales
+        for split, data in splits.items()
+        if len(data["classes"])
+    }
+    summary = {f"{split}_accuracy": metrics.accuracy(*pair) for split, pair in scores.items()}
+    summary["final_cost"] = float(costs[-1])
+    test_true, test_pred = scores["test"]
+    confusion = metrics.confusion_matrix(test_true, test_pred, n_classes)
+    precision, recall = metrics.precision_recall(confusion)
+    per_class = {
+        str(c): {"precision": float(precision[c]), "recall": float(recall[c])}
+        for c in range(n_classes)
+    }
+    with atomic_dir(out) as tmp:
+        save_json(tmp / "metrics.json", summary)
+        save_json(tmp / "per_class.json", per_class)
+        rows = "".join(f"{t},{p}\n" for t, p in zip(test_true, test_pred, strict=True))
+        write_text(tmp / "confusion.csv", "actual,predicted\n" + rows)
+        _figures(tmp, network, costs, confusion, splits["test"]["X"], test_true, test_pred)
+    if run_id:
+        class_metrics = {f"test_precision_{c}": precision[c] for c in range(n_classes)}
+        class_metrics |= {f"test_recall_{c}": recall[c] for c in range(n_classes)}
+        _log_evaluation(tracking_uri, run_id, summary | class_metrics, out, model_dir)
+    accuracies = ", ".join(f"{split} {summary[f'{split}_accuracy']:.4f}" for split in scores)
+    print(f"evaluate: accuracy {accuracies} → {out}/metrics.json")
+    return summary | {"per_class": per_class}
+
+
+def _figures(directory, network, costs, confusion, test_pixels, test_true, test_pred):
+    """The four PNGs of FIGURES, into `directory`."""
+    title = "Hidden units: incoming weights"
+    if len(network.weights) == 1:
+        title = "No hidden layer: the output units' incoming weights"
+    plots.cost_curve(costs, directory / "cost.png")
+    plots.confusion(confusion, directory / "confusion.png")
+    plots.misclassified(test_pixels, test_true, test_pred, directory / "misclassified.png")
+    plots.hidden_weights(network.weights[0], directory / "hidden_weights.png", title=title)
+
+
+def _log_evaluation(uri, run_id, scores, out, model_dir):
+    tracking.log_metrics(uri, run_id, scores)
+    files = [out / name for name in FIGURES + ("metrics.json", "per_class.json")]
+    tracking.log_artifacts(uri, run_id, files, "evaluation")
+    # beside, not inside, the pyfunc model at runs:/<id>/model, which carries its own copy
+    tracking.log_artifacts(uri, run_id, [model_dir / "weights.npz"], "weights")
+
+
+def training_run(config, model_dir):
+    """(uri, run id) of the MLflow run that trained <model_dir>/weights.npz, or (None, None)."""
+    if not config.tracking.enabled:
+        return None, None
+    uri = tracking.tracking_uri(config.tracking.uri)
+    weights_md5 = file_md5(Path(model_dir) / "weights.npz")
+    run_id = tracking.find_run(uri, config.tracking.experiment, tracking.WEIGHTS_TAG, weights_md5)
+    if run_id is None:
+        print(f"evaluate: no MLflow run in {uri} trained this model; scores not logged")
+    return uri, run_id

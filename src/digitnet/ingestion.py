@@ -1,0 +1,49 @@
+"""Read the workbook once, validate every cell, and keep its arrays as .npz for the rest."""
+
+import time
+
+import numpy as np
+
+from digitnet.artifacts import file_md5, save_npz
+from digitnet.workbook import read_workbook
+
+
+def ingest(
+    *,
+    workbook,
+    out,
+    x_sheet="X",
+    y_sheet="y",
+    n_classes=10,
+    max_file_mb=200.0,
+    max_unpacked_mb=1024.0,
+):
+    """Write X, y (labels as in the file) and the workbook's MD5 to `out` as .npz."""
+    started = time.perf_counter()
+    X, y = read_workbook(
+        workbook,
+        x_sheet=x_sheet,
+        y_sheet=y_sheet,
+        n_classes=n_classes,
+        max_file_mb=max_file_mb,
+        max_unpacked_mb=max_unpacked_mb,
+    )
+    save_npz(out, X=X, y=y, source_md5=np.array(file_md5(workbook)))
+    print(
+        f"ingest: {workbook} → {out}: {X.shape[0]} examples × {X.shape[1]} features, "
+        f"labels {y.min()}..{y.max()} ({time.perf_counter() - started:.1f} s)"
+    )
+    return X, y
+
+
+def from_config(config):
+    """`ingest` with the workbook and destination that `config` names."""
+    return ingest(
+        workbook=config.data.workbook,
+        out=config.paths.ingested,
+        x_sheet=config.data.x_sheet,
+        y_sheet=config.data.y_sheet,
+        n_classes=config.data.n_classes,
+        max_file_mb=config.data.max_file_mb,
+        max_unpacked_mb=config.data.max_unpacked_mb,
+    )
