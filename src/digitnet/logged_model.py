@@ -24,29 +24,16 @@ def log_model(uri, run_id, weights, examples, registered_name=None):
 
     A model from code (mlflow_model.py) whose artifact is the weights .npz and whose code is the
     digitnet package, so it loads from its own files, without pickle. The signature is built
-    from the network's layer sizes: a float64 tensor (n, n_features) in, since 400 named input
-    columns would cost about 0.3 s more per model as MLflow checks the example column by column.
-    `examples`, a few rows of raw pixels, become the input example. Requirements are pinned here
-    rather than inferred: inference loads the model in a new process, which takes seconds, and
-    every job of a sweep logs a model. With `registered_name`, the model also becomes the next
-    version of that registered model.
+    from the network's layer sizes: a float64 tensor (n, n_features) in, since MLflow would
+    check 400 named input columns of the example one by one. `examples`, a few rows of raw
+    pixels, become the input example. Requirements are pinned here rather than inferred:
+    inference loads the model in a new process, and every job of a sweep logs a model. With
+    `registered_name`, the model also becomes the next version of that registered model.
     """
     import mlflow
     import numpy as np
-    from mlflow.models import Model, ModelSignature
-    from mlflow.types import ColSpec, Schema, TensorSpec
+    from mlflow.models import Model
 
-    from digitnet import frames
-    from digitnet.network import load
-
-    n_features, *_, n_classes = load(weights).layer_sizes
-    signature = ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.float64), (-1, n_features))]),
-        outputs=Schema(
-            [ColSpec("long", frames.DIGIT)]
-            + [ColSpec("double", name) for name in frames.score_columns(n_classes)]
-        ),
-    )
     # Created here rather than by Model.log, which would file it under the default experiment
     # when no run is active, where runs:/<run id>/model does not look for it. The settings stay
     # with the run, which the model names as its source, rather than being copied onto it.
@@ -63,12 +50,31 @@ def log_model(uri, run_id, weights, examples, registered_name=None):
             python_model=str(MODEL_CODE),
             artifacts={"weights": str(weights)},
             code_paths=[str(Path(__file__).parent)],
-            signature=signature,
+            signature=_signature(weights),
             input_example=np.asarray(examples, dtype=np.float64),
             pip_requirements=list(_requirements()),
             registered_model_name=registered_name,
         )
     return info.model_uri
+
+
+def _signature(weights):
+    """Raw pixels in, as one float64 tensor (n, n_features); the digit and its scores out."""
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
+
+    from digitnet import frames
+    from digitnet.network import load
+
+    n_features, *_, n_classes = load(weights).layer_sizes
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float64), (-1, n_features))]),
+        outputs=Schema(
+            [ColSpec("long", frames.DIGIT)]
+            + [ColSpec("double", name) for name in frames.score_columns(n_classes)]
+        ),
+    )
 
 
 @functools.cache

@@ -75,6 +75,37 @@ def predict(*, model, workbook, csv=None, out_workbook=None, tracking_uri=None):
     """
     started = time.perf_counter()
     workbook = Path(workbook)
+    csv, out_workbook = _outputs(workbook, csv, out_workbook)
+    network = load_model(model, tracking_uri)
+    X, y = _examples(workbook, network)
+    n_classes = network.layer_sizes[-1]
+    digits, scores = frames.predict_digits(network, X)
+    columns = {ROW: np.arange(1, len(X) + 1), frames.DIGIT: digits}
+    columns |= dict(zip(frames.score_columns(n_classes), scores.T, strict=True))
+    texts = {header: _texts(values) for header, values in columns.items()}
+    write_text(csv, _csv(texts))
+    sheet = xlsx.add_sheet(workbook, out_workbook, SHEET, texts)
+    accuracy = None if y is None else metrics.accuracy(labels_to_classes(y, n_classes), digits)
+    print(
+        f"predict: {workbook} ({len(X)} examples) with {model} → {csv}, {out_workbook} "
+        f"(sheet {sheet})"
+        f" in {time.perf_counter() - started:.1f} s"
+    )
+    if accuracy is not None:
+        correct = int(round(accuracy * len(X)))
+        sheet_y = DataConfig().y_sheet
+        print(f"accuracy {accuracy:.4f} ({correct} of {len(X)} labels in sheet {sheet_y})")
+    return {
+        "n_examples": len(X),
+        "accuracy": accuracy,
+        "csv": csv,
+        "workbook": out_workbook,
+        "sheet": sheet,
+    }
+
+
+def _outputs(workbook, csv, out_workbook):
+    """The CSV and workbook paths to write, defaults filled in; never the input itself."""
     csv = Path(csv) if csv else workbook.with_name(f"{workbook.stem}.predictions.csv")
     out_workbook = (
         Path(out_workbook)
@@ -84,7 +115,11 @@ def predict(*, model, workbook, csv=None, out_workbook=None, tracking_uri=None):
     for out in (csv, out_workbook):
         if out.resolve() == workbook.resolve():
             raise DigitnetError(f"{out} is the input workbook; choose another file to write to")
-    network = load_model(model, tracking_uri)
+    return csv, out_workbook
+
+
+def _examples(workbook, network):
+    """(X, y or None) of `workbook`, checked as ingest checks, X as wide as the model's input."""
     n_features, *_, n_classes = network.layer_sizes
     defaults = DataConfig()
     X, y = read_for_prediction(
@@ -100,28 +135,7 @@ def predict(*, model, workbook, csv=None, out_workbook=None, tracking_uri=None):
             f"{workbook}: sheet {defaults.x_sheet} has {X.shape[1]} columns but the model takes "
             f"{n_features} (one per pixel); give it a workbook in the layout it was trained on"
         )
-    digits, scores = frames.predict_digits(network, X)
-    columns = {ROW: np.arange(1, len(X) + 1), frames.DIGIT: digits}
-    columns |= dict(zip(frames.score_columns(n_classes), scores.T, strict=True))
-    texts = {header: _texts(values) for header, values in columns.items()}
-    write_text(csv, _csv(texts))
-    sheet = xlsx.add_sheet(workbook, out_workbook, SHEET, texts)
-    accuracy = None if y is None else metrics.accuracy(labels_to_classes(y, n_classes), digits)
-    print(
-        f"predict: {workbook} ({len(X)} examples) with {model} → {csv}, {out_workbook} "
-        f"(sheet {sheet})"
-        f" in {time.perf_counter() - started:.1f} s"
-    )
-    if accuracy is not None:
-        correct = int(round(accuracy * len(X)))
-        print(f"accuracy {accuracy:.4f} ({correct} of {len(X)} labels in sheet {defaults.y_sheet})")
-    return {
-        "n_examples": len(X),
-        "accuracy": accuracy,
-        "csv": csv,
-        "workbook": out_workbook,
-        "sheet": sheet,
-    }
+    return X, y
 
 
 def _texts(values):

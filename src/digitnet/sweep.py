@@ -124,6 +124,9 @@ def collect(sweep_dir):
     return records, histories
 
 
+REPORTED = ("run_id", "val_accuracy", "test_accuracy", "train_accuracy", "final_cost")
+
+
 def run_job(cfg, hydra_config):
     """One job of a sweep: train + evaluate as a child run; never raises, returns the objective.
 
@@ -134,8 +137,6 @@ def run_job(cfg, hydra_config):
     out_dir = Path(hydra_config.runtime.output_dir)
     job = hydra_config.job.num
     overrides = list(hydra_config.overrides.task)
-    info_file = Path(str(hydra_config.sweep.dir)).resolve() / SWEEP_FILE
-    info = load_json(info_file) if info_file.is_file() else {}
     record = {
         "job": job,
         "overrides": dict(item.split("=", 1) for item in overrides if "=" in item),
@@ -144,31 +145,29 @@ def run_job(cfg, hydra_config):
     }
     report = {}
     try:
-        config = to_config(cfg)
-        report = run_experiment(
-            config,
-            out_dir,
-            name=",".join(overrides) or "defaults",
-            parent_run_id=info.get("parent_run_id"),
-            tags={"sweep_id": info.get("sweep_id", ""), "job": str(job)},
-        )
+        report = _run(cfg, hydra_config, out_dir, name=",".join(overrides) or "defaults")
     except DigitnetError as exc:
         record.update(status="FAILED", error=str(exc))
     except Exception as exc:  # a bug must not take the other jobs down with it
         log.error("job %s failed:\n%s", job, traceback.format_exc())
         record.update(status="FAILED", error=f"{type(exc).__name__}: {exc}")
-    for key in (
-        "run_id",
-        "val_accuracy",
-        "test_accuracy",
-        "train_accuracy",
-        "final_cost",
-        "train_seconds",
-    ):
-        record[key] = report.get(key)
+    record |= {key: report.get(key) for key in (*REPORTED, "train_seconds")}
     record["seconds"] = round(time.perf_counter() - started, 3)
     save_json(out_dir / JOB_FILE, record)
     if record["status"] == "FAILED":
         print(f"job {job} ({' '.join(overrides)}) FAILED: {record['error']}", flush=True)
         return math.nan
     return report.get("val_accuracy", math.nan)
+
+
+def _run(cfg, hydra_config, out_dir, name):
+    """The job's experiment, as a child of the sweep's parent run when there is one."""
+    info_file = Path(str(hydra_config.sweep.dir)).resolve() / SWEEP_FILE
+    info = load_json(info_file) if info_file.is_file() else {}
+    return run_experiment(
+        to_config(cfg),
+        out_dir,
+        name=name,
+        parent_run_id=info.get("parent_run_id"),
+        tags={"sweep_id": info.get("sweep_id", ""), "job": str(hydra_config.job.num)},
+    )

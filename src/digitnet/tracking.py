@@ -75,10 +75,11 @@ def _watch_connections():
 def _write_ahead(connection, _record):
     """A connection to one of our SQLite stores: write-ahead log, commits without fsync.
 
-    In SQLite's default mode each commit syncs a journal and the store to disk, 5-20 ms each,
-    and a job makes about 40 commits through MLflow. With a write-ahead log and synchronous=
-    NORMAL a commit only appends to <store>-wal; a crashed process loses nothing, and a power cut
-    or an OS crash at worst the last commits, never the store (https://sqlite.org/wal.html).
+    In SQLite's default mode each commit syncs a journal and the store to disk, and a job makes
+    about 40 commits through MLflow (docs/benchmarks.md has the cost). With a write-ahead log
+    and synchronous=NORMAL a commit only appends to <store>-wal; a crashed process loses
+    nothing, and a power cut or an OS crash at worst the last commits, never the store
+    (https://sqlite.org/wal.html).
     Readers and the writer no longer block each other either. The mode stays with the file; a
     store that another process holds busy stays in its mode, and keeps its synchronous setting.
     """
