@@ -39,7 +39,7 @@ PAGES = [README] + [
 ]
 PRESET_PAGES = [README, DOCS / "settings.md", LEARNING]
 
-FENCE = re.compile(r"^```(\S*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^( *)```(\S*)\n(.*?)^\1```$", re.MULTILINE | re.DOTALL)
 
 
 def read_json(path):
@@ -47,9 +47,12 @@ def read_json(path):
 
 
 def code_blocks(text, languages):
-    """(language, body, offset) of every fenced block whose info string is in `languages`."""
+    """(language, body, offset) of every fenced block whose info string is in `languages`; the
+    body of a block indented in a list item is dedented."""
     return [
-        (m.group(1), m.group(2), m.start()) for m in FENCE.finditer(text) if m.group(1) in languages
+        (m.group(2), textwrap.dedent(m.group(3)), m.start())
+        for m in FENCE.finditer(text)
+        if m.group(2) in languages
     ]
 
 
@@ -146,9 +149,10 @@ def test_the_command_reader_sees_what_a_page_shows(tmp_path):
     page.write_text(
         "```console\n$ make run\noutput line\n```\n\n"
         "```sh\nRAY_ADDRESS=h:1 python -m digitnet.train x=1   # comment\n```\n"
-        "```python\nmake = 1\n```\n"
+        "```python\nmake = 1\n```\n\n"
+        "- a list item:\n\n  ```bash\n  make ui\n  ```\n"
     )
-    assert shown_commands(page) == ["make run", "python -m digitnet.train x=1"]
+    assert shown_commands(page) == ["make run", "python -m digitnet.train x=1", "make ui"]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
@@ -169,10 +173,11 @@ def test_every_command_a_page_shows_is_a_real_target_module_or_script(page):
             assert base.with_suffix(".py").is_file() or (base / "__main__.py").is_file(), (
                 f"{page.name}: `{command}`: no module {words[2]}"
             )
-            for preset in re.findall(r"\bexperiment=(\w+)", command):
-                assert (ROOT / "conf" / "experiment" / f"{preset}.yaml").is_file(), (
-                    f"{page.name}: `{command}`: no preset {preset}"
-                )
+            for group, choice in re.findall(r"(?<!\S)\+?([\w/]+)=(\w+)(?!\S)", command):
+                if (ROOT / "conf" / group).is_dir():  # a config group: its choice is a file
+                    assert (ROOT / "conf" / group / f"{choice}.yaml").is_file(), (
+                        f"{page.name}: `{command}`: no conf/{group}/{choice}.yaml"
+                    )
         elif tool == "python":
             assert (ROOT / words[1]).is_file(), f"{page.name}: `{command}`: no file {words[1]}"
         elif tool.startswith("digitnet"):
