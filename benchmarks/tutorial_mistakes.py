@@ -167,7 +167,7 @@ def main():
         print(
             f"{name:16s} {r['test_accuracy']:8.3f} {r['tutorial_accuracy']:7.3f} "
             f"{r['first_cost']:8.4f} → {r['final_cost']:8.4f} {last or float('nan'):14.4f}"
-            + (f"  (nan in {nan['epochs']} of them, from epoch {nan['first_epoch']})" if nan else "")
+            + (f"  (nan in {nan['epochs']}, from epoch {nan['first_epoch']})" if nan else "")
         )
     RECORD.parent.mkdir(parents=True, exist_ok=True)
     record = {"commit": commit(), "split": "artifacts/processed (seed 0)", "runs": results}
