@@ -132,79 +132,96 @@ def pixels(path):
     return matplotlib.image.imread(path)
 
 
-COST_CURVES = [np.linspace(3.0, 0.2, 500), np.geomspace(80.0, 0.01, 40)]
-CONFUSIONS = [np.diag([95, 90, 99]) + 1, np.array([[0, 7, 0], [3, 3, 3], [40, 0, 1]])]
-DIGITS = np.random.default_rng(0).random((40, 16))  # 4 x 4 images
-GALLERIES = [  # 40 wrong each, so 36 shown in both: the second reuses the first's figure
-    (DIGITS, np.arange(40) % 10, (np.arange(40) + 1) % 10),
-    (DIGITS * 3, np.ones(40, int), np.zeros(40, int)),
-]
-WEIGHTS = [
-    np.random.default_rng(1).normal(size=(16, 9)),
-    np.random.default_rng(2).normal(size=(16, 9)),
-]
+def texts(fig):
+    """Every text drawn in `fig`: the figure's own, then each axes' title and texts."""
+    found = [t.get_text() for t in fig.texts]
+    for ax in fig.axes:
+        found += [ax.get_title(), *(t.get_text() for t in ax.texts)]
+    return [text for text in found if text]
+
+
+def test_the_cost_curve_plots_each_cost_at_its_1_based_epoch(tmp_path):
+    costs = np.geomspace(80.0, 0.01, 40)
+    fig = plots.cost_curve(costs, tmp_path / "cost.png", title="Run 7")
+    (ax,) = fig.axes
+    (line,) = ax.get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(1, 41))
+    np.testing.assert_array_equal(line.get_ydata(), costs)
+    (x_low, x_high), (y_low, y_high) = ax.get_xlim(), ax.get_ylim()
+    assert x_low <= 1 and 40 <= x_high and y_low <= 0.01 and 80 <= y_high
+    assert (ax.get_title(), ax.get_xlabel()) == ("Run 7", "epoch")
+    assert pixels(tmp_path / "cost.png").shape[:2] == (400, 600)
+
+
+def test_the_confusion_matrix_writes_every_count_white_on_the_dark_half(tmp_path):
+    counts = np.array([[0, 7, 0], [3, 3, 3], [40, 0, 1]])
+    fig = plots.confusion(counts, tmp_path / "confusion.png")
+    (ax,) = fig.axes
+    (image,) = ax.get_images()
+    np.testing.assert_array_equal(image.get_array(), counts)
+    assert image.get_clim() == (0, 40)
+    cells = ax.texts  # row by row
+    assert [cell.get_text() for cell in cells] == [str(n) for n in counts.flat]
+    assert [cell.get_position() for cell in cells][5] == (2, 1)  # (column, row) of counts[1, 2]
+    assert [cell.get_color() for cell in cells].count("white") == 1  # only 40 is above 40 / 2
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted digit", "true digit")
+
+
+def test_the_gallery_captions_each_digit_true_then_predicted_under_a_count_of_all_wrong(tmp_path):
+    digits = np.random.default_rng(0).random((40, 16)) * 3  # 4 x 4 images
+    true, predicted = np.arange(40) % 10, (np.arange(40) + 1) % 10  # all 40 wrong
+    fig = plots.misclassified(digits, true, predicted, tmp_path / "gallery.png")
+    shown, shown_true, shown_predicted, _ = plots.misclassified_examples(digits, true, predicted)
+    (image,) = fig.axes[0].get_images()
+    assert image.get_clim() == (shown.min(), shown.max())
+    assert [t.get_text() for t in fig.axes[0].texts] == [
+        f"{t} → {p}" for t, p in zip(shown_true, shown_predicted, strict=True)
+    ]
+    assert fig.texts[0].get_text() == plots.gallery_title(36, 40, 40)
+
+
+def test_hidden_units_share_one_symmetric_scale_and_say_how_many_are_shown(tmp_path):
+    W0 = np.random.default_rng(1).normal(size=(16, 150))
+    fig = plots.hidden_weights(W0, tmp_path / "units.png", title="Units")
+    (image,) = fig.axes[0].get_images()
+    assert image.get_clim() == (-1.0, 1.0)
+    mosaic, _ = plots.tile(plots.unit_images(W0), plots.grid_columns(100))
+    np.testing.assert_array_equal(image.get_array().filled(np.nan), mosaic)
+    assert fig.texts[0].get_text() == "Units\n" + plots.units_caption(100, 150)
 
 
 @pytest.mark.parametrize(
-    "draw, data",
+    "draw, notice",
     [
-        (lambda costs, path, title: plots.cost_curve(costs, path, title), COST_CURVES),
-        (lambda counts, path, title: plots.confusion(counts, path, title), CONFUSIONS),
-        (lambda rows, path, title: plots.misclassified(*rows, path), GALLERIES),
-        (lambda W, path, title: plots.hidden_weights(W, path, title=title), WEIGHTS),
+        (
+            lambda path: plots.misclassified(np.eye(3, 16), [1, 2, 3], [1, 2, 3], path),
+            "All 3 test digits are classified correctly",
+        ),
+        (
+            lambda path: plots.misclassified(np.eye(3, 15), [1, 2, 3], [0, 0, 0], path),
+            "15 pixels make no square image: nothing drawn",
+        ),
+        (
+            lambda path: plots.hidden_weights(np.ones((15, 4)), path),
+            "15 inputs make no square image: nothing drawn",
+        ),
     ],
-    ids=["cost curve", "confusion matrix", "misclassified", "hidden units"],
+    ids=["none wrong", "not square", "no square inputs"],
 )
-def test_a_figure_drawn_after_another_is_the_one_drawn_afresh(tmp_path, monkeypatch, draw, data):
-    """Figures reused within a process keep nothing of the job before (see plots._reused)."""
-    first, second = data
-    draw(first, tmp_path / "first.png", "first")
-    draw(second, tmp_path / "after.png", "second")
-    monkeypatch.setattr(plots, "_LAYOUTS", {})
-    draw(second, tmp_path / "afresh.png", "second")
-    np.testing.assert_array_equal(pixels(tmp_path / "after.png"), pixels(tmp_path / "afresh.png"))
-    assert not np.array_equal(pixels(tmp_path / "first.png"), pixels(tmp_path / "afresh.png"))
+def test_with_nothing_to_draw_the_figure_says_why(tmp_path, draw, notice):
+    fig = draw(tmp_path / "figure.png")
+    assert texts(fig) == [notice]
+    assert not fig.axes
 
 
-def test_a_reused_cost_curve_is_scaled_to_the_new_costs(tmp_path):
-    first, second = COST_CURVES
-    plots.cost_curve(first, tmp_path / "first.png")
-    plots.cost_curve(second, tmp_path / "second.png")
-    fig, ax, line = plots._LAYOUTS["cost"][1]
-    (x_low, x_high), (y_low, y_high) = ax.get_xlim(), ax.get_ylim()
-    assert x_low <= 1 and len(second) <= x_high < len(first)
-    assert y_low <= second.min() and second.max() <= y_high < 1.1 * second.max()
-    np.testing.assert_array_equal(line.get_ydata(), second)
-
-
-def test_a_reused_confusion_matrix_shows_the_new_counts_on_their_own_scale(tmp_path):
-    first, second = CONFUSIONS
-    plots.confusion(first, tmp_path / "first.png")
-    plots.confusion(second, tmp_path / "second.png")
-    fig, ax, image, cells = plots._LAYOUTS["confusion"][1]
-    assert image.get_clim() == (0, 40)
-    assert [cell.get_text() for cell in cells] == [str(n) for n in second.flat]
-    assert [cell.get_color() for cell in cells].count("white") == 1  # only 40 is above 40 / 2
-
-
-def test_a_reused_gallery_shows_the_new_digits_on_their_own_scale(tmp_path):
-    plots.misclassified(*GALLERIES[0], tmp_path / "first.png")
-    plots.misclassified(*GALLERIES[1], tmp_path / "second.png")
-    fig, image, heading, texts = plots._LAYOUTS["misclassified"][1]
-    shown = plots.misclassified_examples(*GALLERIES[1])[0]
-    assert image.get_clim() == (shown.min(), shown.max())
-    assert [text.get_text() for text in texts] == ["1 → 0"] * 36
-    assert heading.get_text().startswith("Misclassified test digits: 40 of 40")
-
-
-def test_only_the_last_figure_of_each_kind_is_kept(tmp_path, monkeypatch):
-    monkeypatch.setattr(plots, "_LAYOUTS", {})
-    for n_classes in (3, 4, 5):
-        plots.confusion(np.eye(n_classes, dtype=int), tmp_path / "confusion.png")
-        plots.hidden_weights(np.ones((16, n_classes)), tmp_path / "units.png")
-    assert plots._LAYOUTS.keys() == {"confusion", "hidden_weights"}
-    assert plots._LAYOUTS["confusion"][0] == 5
-    assert pixels(tmp_path / "confusion.png").shape[:2] == (500, 550)
+def test_each_drawing_starts_from_a_blank_figure(tmp_path):
+    first = plots.confusion(np.eye(5, dtype=int), tmp_path / "first.png")
+    second = plots.confusion(np.eye(3, dtype=int), tmp_path / "second.png")
+    assert first is not second
+    assert len(second.axes[0].texts) == 9
+    again = plots.confusion(np.eye(5, dtype=int), tmp_path / "again.png")
+    np.testing.assert_array_equal(pixels(tmp_path / "first.png"), pixels(tmp_path / "again.png"))
+    assert len(again.axes[0].texts) == 25
 
 
 @pytest.fixture
