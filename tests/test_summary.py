@@ -182,24 +182,49 @@ def assert_png(path):
     assert min(matplotlib.image.imread(path).shape[:2]) > 0
 
 
-def test_cost_curves_draws_every_job_into_one_png(three_jobs, tmp_path):
+def legend_labels(legend):
+    return [text.get_text() for text in legend.get_texts()]
+
+
+def test_cost_curves_draws_every_job_best_first_and_failed_ones_dashed(three_jobs, tmp_path):
     histories = {0: np.linspace(2.3, 0.3, 30), 1: np.geomspace(2.3, 0.01, 30), 2: [2.3, np.nan]}
     path = tmp_path / "plots" / "cost_curves.png"
-    summary.cost_curves(three_jobs, histories, path, title="Sweep test")
+    fig = summary.cost_curves(three_jobs, histories, path, title="Sweep test")
     assert_png(path)
     assert [p.name for p in path.parent.iterdir()] == ["cost_curves.png"]
+    (ax,) = fig.axes
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == [
+        "hidden_sizes=[25] lr=0.5",
+        "hidden_sizes=[10] lr=0.1",
+        "hidden_sizes=[25] lr=5.0 (failed)",
+    ]
+    assert [line.get_linestyle() for line in lines] == ["-", "-", "--"]
+    np.testing.assert_array_equal(lines[0].get_ydata(), histories[1])
+    assert legend_labels(ax.get_legend()) == [line.get_label() for line in lines]
+    assert ax.get_yscale() == "log"  # 2.3 down to 0.01 spans more than two decades
+    assert ax.get_title() == "Sweep test"
 
 
 def test_cost_curves_of_jobs_without_history_is_an_empty_plot_without_a_legend(tmp_path):
-    summary.cost_curves([failed(0), failed(1)], {0: np.array([])}, tmp_path / "empty.png")
+    fig = summary.cost_curves([failed(0), failed(1)], {0: np.array([])}, tmp_path / "empty.png")
     assert_png(tmp_path / "empty.png")
+    (ax,) = fig.axes
+    assert ax.get_lines() == []
+    assert ax.get_legend() is None and fig.legends == []
 
 
-def test_cost_curves_keeps_a_legend_for_twenty_jobs(tmp_path):
+def test_cost_curves_keeps_a_legend_for_twenty_jobs_beside_the_axes(tmp_path):
     records = [job(n, val=n / 20, cost=1.0, lr=str(n / 10)) for n in range(20)]
     histories = {n: np.linspace(2.3, 0.1 + n / 20, 25) for n in range(20)}
-    summary.cost_curves(records, histories, tmp_path / "many.png")
+    fig = summary.cost_curves(records, histories, tmp_path / "many.png")
     assert_png(tmp_path / "many.png")
+    (ax,) = fig.axes
+    assert ax.get_legend() is None  # not inside the axes, where 20 entries would hide the curves
+    (legend,) = fig.legends
+    assert legend_labels(legend) == [f"lr={n / 10}" for n in range(19, -1, -1)]  # best first
+    colors = {line.get_color() for line in ax.get_lines()}
+    assert len(colors) == 20  # tab20: no two jobs share a colour
 
 
 def test_axis_values_sort_numbers_and_number_lists_numerically():

@@ -128,7 +128,10 @@ def use_log_scale(histories):
 
 
 def cost_curves(records, histories, path, title="Cost per epoch"):
-    """Every job's cost history in one figure, best job first in the legend; failed ones dashed."""
+    """Every job's cost history in one figure, best job first in the legend; failed ones dashed.
+
+    Returns the figure saved. Beyond MANY_CURVES jobs the legend moves out beside the axes.
+    """
     keys = swept_keys(records)
     curves = [(r, np.asarray(histories.get(r["job"], []), dtype=float)) for r in rank(records)]
     curves = [(r, h) for r, h in curves if h.size]
@@ -154,7 +157,7 @@ def cost_curves(records, histories, path, title="Cost per epoch"):
         fig.legend(loc="outside right upper", fontsize=7)
     elif curves:
         ax.legend(fontsize=8)
-    save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def axis_values(records, key):
