@@ -168,7 +168,7 @@ def test_on_epoch_hears_every_epoch_once_with_its_cost():
     assert heard == [(1, costs[0]), (2, costs[1]), (3, costs[2]), (4, costs[3]), (5, costs[4])]
 
 
-def diverging_fit(on_epoch=None):
+def diverging_fit(on_epoch=None, weights=None, biases=None):
     """A single sigmoid unit whose first step overflows its weight to -inf.
 
     W = [[0]], b = [0], X = [[1e10], [0]], Y = [[0], [0]].
@@ -177,7 +177,8 @@ def diverging_fit(on_epoch=None):
       W = -inf. (dJ/db = 1/2, so b = -5e307, still finite.)
     Epoch 2: row 2 has Z = 0 · -inf + b = NaN, so H and the cost are NaN.
     """
-    weights, biases = [np.zeros((1, 1))], [np.zeros(1)]
+    weights = [np.zeros((1, 1))] if weights is None else weights
+    biases = [np.zeros(1)] if biases is None else biases
     X, Y = np.array([[1e10], [0.0]]), np.zeros((2, 1))
     return fit(
         weights,
@@ -209,6 +210,14 @@ def test_divergence_is_reported_by_diverged_alone_without_numpy_overflow_warning
         warnings.simplefilter("error")  # an overflow RuntimeWarning would escape instead
         with pytest.raises(Diverged):
             diverging_fit()
+
+
+def test_after_divergence_the_given_arrays_hold_the_weights_that_diverged():
+    weights, biases = [np.zeros((1, 1))], [np.zeros(1)]
+    with pytest.raises(Diverged):
+        diverging_fit(weights=weights, biases=biases)
+    # epoch 2's step, from W = -inf with NaN gradients, left W NaN: nothing was put back
+    assert np.isnan(weights[0]).all()
 
 
 def overfitting_problem():

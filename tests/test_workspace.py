@@ -5,58 +5,75 @@ import pytest
 
 from digitnet import nn
 
+LAYERS = [6, 5, 3, 4]
 
-def problem(activation, n_rows=9, dtype=np.float64):
-    rng = np.random.default_rng(5)
+
+def problem(seed=5, n_rows=9, dtype=np.float64):
+    rng = np.random.default_rng(seed)
     X = rng.normal(size=(n_rows, 6)).astype(dtype)
     Y = np.eye(4, dtype=dtype)[rng.integers(0, 4, size=n_rows)]
-    weights, biases = nn.init_params([6, 5, 3, 4], rng, dtype)
+    weights, biases = nn.init_params(LAYERS, rng, dtype)
     biases = [rng.normal(size=b.shape).astype(dtype) for b in biases]
     return X, Y, weights, biases
 
 
 def step(X, Y, weights, biases, activation, output, workspace=None):
+    """Forward, cost and backward; copies of what they wrote, and the arrays themselves."""
     pre = [] if activation in nn.NEEDS_Z else None
     activations = nn.forward(X, weights, biases, activation, output, pre, workspace)
     scratch = None if workspace is None else workspace.scratch
     cost = nn.cost(activations[-1], Y, weights, 0.3, output, scratch)
     grads_W, grads_b = nn.backward(activations, Y, weights, activation, 0.3, pre, workspace)
-    return [a.copy() for a in activations[1:]], cost, [g.copy() for g in grads_W + grads_b]
+    written = [a.copy() for a in activations[1:] + grads_W + grads_b]
+    return written, cost, activations[1:] + grads_W + grads_b
+
+
+def same_bits(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("output", list(nn.OUTPUTS))
 @pytest.mark.parametrize("activation", list(nn.ACTIVATIONS))
-def test_a_step_in_a_workspace_gives_the_same_bits_as_without(activation, output):
-    X, Y, weights, biases = problem(activation)
-    workspace = nn.Workspace([6, 5, 3, 4], len(X), X.dtype)
-    fresh = step(X, Y, weights, biases, activation, output)
-    kept = step(X, Y, weights, biases, activation, output, workspace)
-    assert all(np.array_equal(a, b) for a, b in zip(fresh[0], kept[0], strict=True))
-    assert fresh[1] == kept[1]
-    assert all(np.array_equal(a, b) for a, b in zip(fresh[2], kept[2], strict=True))
+def test_a_step_in_a_used_workspace_gives_the_bits_of_a_step_without_one(activation, output):
+    workspace = nn.Workspace(LAYERS, 9)
+    step(*problem(seed=1), activation, output, workspace)  # leaves another step's numbers
+    fresh, fresh_cost, _ = step(*problem(), activation, output)
+    kept, kept_cost, _ = step(*problem(), activation, output, workspace)
+    assert same_bits(fresh, kept)
+    assert fresh_cost == kept_cost
 
 
-def test_a_workspace_cut_to_fewer_rows_serves_a_smaller_batch_and_shares_its_gradients():
-    X, Y, weights, biases = problem("sigmoid", n_rows=9)
-    workspace = nn.Workspace([6, 5, 3, 4], 16, np.float64)
+def test_the_results_are_the_workspace_arrays_overwritten_in_place():
+    workspace = nn.Workspace(LAYERS, 9)
+    _, _, arrays = step(*problem(), "sigmoid", "sigmoid", workspace)
+    own = workspace.activations + workspace.grads_W + workspace.grads_b
+    assert all(a is b for a, b in zip(arrays, own, strict=True))
+
+
+def test_without_a_workspace_each_call_returns_arrays_of_its_own():
+    first, _, first_arrays = step(*problem(seed=1), "tanh", "softmax")
+    _, _, second_arrays = step(*problem(seed=2), "tanh", "softmax")
+    assert not any(a is b for a, b in zip(first_arrays, second_arrays, strict=True))
+    assert same_bits(first, first_arrays)  # the second call left the first one's numbers alone
+
+
+def test_a_workspace_cut_to_fewer_rows_serves_a_smaller_batch():
+    workspace = nn.Workspace(LAYERS, 16)
     cut = workspace.rows(9)
     assert [A.shape for A in cut.activations] == [(9, 5), (9, 3), (9, 4)]
-    assert cut.grads is workspace.grads
-    fresh = step(X, Y, weights, biases, "sigmoid", "sigmoid")
-    kept = step(X, Y, weights, biases, "sigmoid", "sigmoid", cut)
-    assert fresh[1] == kept[1]
-    assert all(np.array_equal(a, b) for a, b in zip(fresh[2], kept[2], strict=True))
+    assert [G.shape for G in cut.grads_W] == [(6, 5), (5, 3), (3, 4)]
+    assert np.shares_memory(cut.activations[0], workspace.activations[0])
+    fresh, fresh_cost, _ = step(*problem(), "sigmoid", "sigmoid")
+    kept, kept_cost, _ = step(*problem(), "sigmoid", "sigmoid", cut)
+    assert same_bits(fresh, kept)
+    assert fresh_cost == kept_cost
+    assert workspace.rows(16) is workspace
 
 
-def test_the_gradients_are_views_of_one_flat_vector_in_parameter_order():
-    workspace = nn.Workspace([6, 5, 4], 3, np.float32)
-    assert workspace.grads.dtype == np.float32
-    assert workspace.grads.size == 6 * 5 + 5 * 4 + 5 + 4
-    views = [*workspace.grads_W, *workspace.grads_b]
-    assert [v.shape for v in views] == [(6, 5), (5, 4), (5,), (4,)]
-    workspace.grads[:] = np.arange(workspace.grads.size)
-    assert workspace.grads_W[1][0, 0] == 30  # W2 starts after the 30 entries of W1
-    assert workspace.grads_b[1].tolist() == [55, 56, 57, 58]
+def test_a_workspace_for_a_batch_takes_the_dtype_the_step_computes_in():
+    X, Y, weights, _ = problem(dtype=np.float32)
+    assert nn.Workspace.for_batch(X, weights, Y).activations[0].dtype == np.float32
+    assert nn.Workspace.for_batch(X, weights, Y.astype(np.float64)).grads_b[0].dtype == np.float64
 
 
 def test_in_place_activations_match_the_new_array_ones():

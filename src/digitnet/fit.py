@@ -1,7 +1,6 @@
 """The training loop: full batches or shuffled mini-batches, any optimiser, a cost per epoch,
 and early stopping on the validation cost."""
 
-from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
@@ -22,9 +21,14 @@ class Diverged(Exception):
 class History(NamedTuple):
     cost: np.ndarray  # training cost of every epoch run, shape (epochs_run,)
     val_cost: np.ndarray | None  # validation cost (no L2 term) per epoch, when validating
-    best_epoch: (
-        int  # 1-based epoch whose weights were kept: the last one, or the best on validation
-    )
+    best_epoch: int  # 1-based epoch whose weights were kept: the last, or the best on validation
+
+
+class _Net(NamedTuple):
+    weights: list
+    biases: list
+    activation: str
+    output: str
 
 
 def fit(
@@ -59,105 +63,99 @@ def fit(
     weights of the best epoch are put back. `on_epoch(epoch, cost)` is called after every epoch
     (1-based), for progress reports.
 
-    Every array a step writes is allocated once, before the first epoch (see nn.Workspace), and
-    mini-batches are gathered into arrays of their own, so an epoch allocates next to nothing.
+    (Over 40 lines only because its sixteen arguments stand one per line.)
     """
     optimizer = optimizer or SGD()
+    net = _Net(weights, biases, activation, output)
     rates = np.broadcast_to(np.asarray(lr, dtype=float), (epochs,))
-    given = [*weights, *biases]
-    # While training, the parameters live in one flat vector, with `weights` and `biases` as
-    # views of it, and so do the gradients (see nn.Workspace): an optimiser step is then a few
-    # operations on one vector rather than a few on each array. `given` gets the result.
-    params, views = nn.flat_views([p.shape for p in given], np.result_type(*given))
-    for view, p in zip(views, given, strict=True):
-        view[...] = p
-    weights, biases = views[: len(weights)], views[len(weights) :]
-    layer_sizes = [X.shape[1], *(W.shape[1] for W in weights)]
-    dtype = np.result_type(X, Y, params)
-    batches = _Batches(X, Y, batch_size, nn.unit_order(dtype))
-    workspace = nn.Workspace(layer_sizes, batches.rows, dtype)
-    if validation is not None:
-        X_val, Y_val = validation[0], np.asarray(validation[1], order=nn.unit_order(dtype))
-        val_workspace = nn.Workspace(layer_sizes, X_val.shape[0], dtype)
-    keep_z = activation in nn.NEEDS_Z
+    workspace, val_workspace = _workspaces(net, X, Y, batch_size, validation)
+    best = _Best([*weights, *biases], patience if validation is not None else None)
     costs, val_costs = [], []
-    best_cost, best_epoch, best_params = np.inf, epochs, None
     # A diverging run overflows to inf or NaN. The cost check below catches that and says so;
     # NumPy's overflow warnings would only repeat it, less clearly.
-    with np.errstate(over="ignore", invalid="ignore"), _copied_back(views, given):
+    with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(1, epochs + 1):
-            rate, total = float(rates[epoch - 1]), 0.0
-            for X_batch, Y_batch in batches.epoch(rng):
-                space = workspace if len(X_batch) == batches.rows else workspace.rows(len(X_batch))
-                pre = [] if keep_z else None
-                activations = nn.forward(X_batch, weights, biases, activation, output, pre, space)
-                H = activations[-1]
-                total += nn.cost(H, Y_batch, weights, l2, output, space.scratch) * len(X_batch)
-                nn.backward(activations, Y_batch, weights, activation, l2, pre, space)
-                optimizer.step([params], [workspace.grads], rate)
+            batches = _batches(X, Y, batch_size, rng)
+            total = _epoch(net, batches, l2, optimizer, rates[epoch - 1], workspace)
             costs.append(total / X.shape[0])
             if not np.isfinite(costs[-1]):
                 raise Diverged(epoch, costs[-1])
             if validation is not None:
-                space = val_workspace
-                H_val = nn.forward(X_val, weights, biases, activation, output, None, space)[-1]
-                val_costs.append(nn.cost(H_val, Y_val, weights, 0.0, output, space.scratch))
+                val_costs.append(_cost(net, *validation, val_workspace))
             if on_epoch is not None:
                 on_epoch(epoch, costs[-1])
-            if patience is None or validation is None:
-                continue
-            if val_costs[-1] < best_cost:
-                best_cost, best_epoch = val_costs[-1], epoch
-                best_params = params.copy()
-            elif epoch - best_epoch >= patience:
+            if best.stops(epoch, val_costs[-1] if val_costs else None):
                 break
-        if best_params is not None:
-            params[...] = best_params
-        else:
-            best_epoch = len(costs)
-    return History(
-        np.array(costs), np.array(val_costs) if validation is not None else None, best_epoch
-    )
+    val_cost = np.array(val_costs) if validation is not None else None
+    return History(np.array(costs), val_cost, best.restore() or len(costs))
 
 
-@contextmanager
-def _copied_back(views, given):
-    """Copy the trained values into the caller's arrays on the way out, also after Diverged."""
-    try:
-        yield
-    finally:
-        for p, view in zip(given, views, strict=True):
-            p[...] = view
+def _workspaces(net, X, Y, batch_size, validation):
+    """The arrays every step writes, allocated once for all epochs (see nn.Workspace): those of
+    a training batch, and those of the validation set's forward pass (None without one)."""
+    layer_sizes = [X.shape[1], *(W.shape[1] for W in net.weights)]
+    dtype = np.result_type(X, Y, *net.weights, *net.biases)
+    rows = X.shape[0] if batch_size is None else min(batch_size, X.shape[0])
+    val_workspace = None
+    if validation is not None:
+        val_workspace = nn.Workspace(layer_sizes, validation[0].shape[0], dtype)
+    return nn.Workspace(layer_sizes, rows, dtype), val_workspace
 
 
-class _Batches:
-    """The whole set once per epoch, or shuffled mini-batches covering every row once.
+def _epoch(net, batches, l2, optimizer, rate, workspace):
+    """One step per batch; the sum of the batches' costs, each times its number of rows."""
+    params = [*net.weights, *net.biases]
+    total = 0.0
+    for X_batch, Y_batch in batches:
+        space = workspace.rows(len(X_batch))
+        pre = [] if net.activation in nn.NEEDS_Z else None
+        activations = nn.forward(X_batch, *net, pre, space)  # net: weights ... output
+        cost = nn.cost(activations[-1], Y_batch, net.weights, l2, net.output, space.scratch)
+        total += cost * len(X_batch)
+        grads_W, grads_b = nn.backward(
+            activations, Y_batch, net.weights, net.activation, l2, pre, space
+        )
+        optimizer.step(params, [*grads_W, *grads_b], float(rate))
+    return total
 
-    A mini-batch's rows are gathered into arrays kept for the purpose (`take` with `out`),
-    rather than into new ones: each batch is a view of them, valid until the next is drawn.
-    (mode="clip" changes nothing, the rows being valid, but "raise" would copy via a buffer.)
-    The targets are held in the memory order that nn.Workspace holds the outputs in, so that
-    H - Y and the cost's dot product run over both in one order.
-    """
 
-    def __init__(self, X, Y, batch_size, order):
-        n_samples = X.shape[0]
-        self.full = batch_size is None or batch_size >= n_samples
-        self.rows = n_samples if self.full else batch_size
-        self.X, self.Y = X, np.asarray(Y, order=order) if self.full else Y
-        if not self.full:
-            self.X_rows = np.empty((batch_size, X.shape[1]), X.dtype)
-            self.Y_rows = np.empty((batch_size, Y.shape[1]), Y.dtype, order=order)
+def _cost(net, X, Y, workspace):
+    """The cost of `net` on (X, Y), without the L2 term."""
+    H = nn.forward(X, *net, None, workspace)[-1]
+    return nn.cost(H, Y, net.weights, 0.0, net.output, workspace.scratch)
 
-    def epoch(self, rng):
-        if self.full:
-            yield self.X, self.Y
-            return
-        order = rng.permutation(self.X.shape[0])
-        for start in range(0, len(order), self.rows):
-            rows = order[start : start + self.rows]
-            n = len(rows)
-            yield (
-                self.X.take(rows, axis=0, out=self.X_rows[:n], mode="clip"),
-                self.Y.take(rows, axis=0, out=self.Y_rows[:n], mode="clip"),
-            )
+
+class _Best:
+    """Early stopping: the epoch of the lowest validation cost so far, and its parameters."""
+
+    def __init__(self, params, patience):
+        self.params, self.patience = params, patience
+        self.cost, self.epoch, self.saved = np.inf, None, None
+
+    def stops(self, epoch, val_cost):
+        """Note this epoch's validation cost; True once `patience` epochs brought no better."""
+        if self.patience is None:
+            return False
+        if val_cost < self.cost:
+            self.cost, self.epoch = val_cost, epoch
+            self.saved = [p.copy() for p in self.params]
+        return self.epoch is not None and epoch - self.epoch >= self.patience
+
+    def restore(self):
+        """Put the best epoch's parameters back; its number, or None without early stopping."""
+        if self.saved is not None:
+            for p, saved in zip(self.params, self.saved, strict=True):
+                p[...] = saved
+        return self.epoch
+
+
+def _batches(X, Y, batch_size, rng):
+    """The whole set once, or shuffled mini-batches covering every row once."""
+    n_samples = X.shape[0]
+    if batch_size is None or batch_size >= n_samples:
+        yield X, Y
+        return
+    order = rng.permutation(n_samples)
+    for start in range(0, n_samples, batch_size):
+        rows = order[start : start + batch_size]
+        yield X[rows], Y[rows]

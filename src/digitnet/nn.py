@@ -8,17 +8,15 @@ or a softmax with the categorical cross-entropy; either cost is averaged over th
 derivative takes the activation's *output* a = f(z) and, for the one activation whose a does not
 determine f'(z) (swish), the pre-activation z as well; the forward pass keeps z only then.
 
-Speed: the matrix products are the work; everything else should cost next to nothing. So each
-activation can write into an `out` array (z itself, in place), and a `Workspace` holds every
-array a training step needs, allocated once: a fresh array of a few hundred kilobytes per step
-costs more than the arithmetic done on it. Without a workspace the functions return new arrays,
-with the same numbers bit for bit.
+The matrix products are the work, and everything else should cost little beside them: each
+activation can write into an `out` array (z itself, in place), and a `Workspace` holds the arrays
+a training step writes, so that `fit` allocates them once rather than at every step (on the full
+5000-row sample, that is what keeps an epoch near the time of its products: docs/benchmarks.md).
 
 Nothing here reads files, prints or knows about configuration: arrays in, arrays out.
 """
 
 import copy
-import math
 
 import numpy as np
 
@@ -150,54 +148,23 @@ def init_params(layer_sizes, rng, dtype=np.float64, init="glorot_uniform"):
     return weights, biases
 
 
-def flat_views(shapes, dtype):
-    """One flat array, and views of consecutive pieces of it with the given shapes.
-
-    The views are in Fortran order (column by column), as `backward` makes weight gradients.
-    """
-    flat = np.empty(sum(math.prod(shape) for shape in shapes), dtype)
-    views, start = [], 0
-    for shape in shapes:
-        size = math.prod(shape)
-        views.append(flat[start : start + size].reshape(shape, order="F"))
-        start += size
-    return flat, views
-
-
-def unit_order(dtype):
-    """Memory order of the (n_samples, units) arrays of a step: activations, deltas and the like.
-
-    Whichever order BLAS writes X·W, the largest product of the forward pass, into faster. With
-    OpenBLAS 0.3 on this project's machines, 5000 x 400 by 400 x 25, that is Fortran order (one
-    unit's column after another) for float64, 1.7 ms against 2.1 ms in C order, and C order for
-    float32, 0.9 ms against 1.3 ms. Fortran order also makes adding the bias 3× faster, since it
-    then runs down whole columns rather than along 25-long rows.
-    """
-    return "F" if np.dtype(dtype) == np.float64 else "C"
-
-
 class Workspace:
-    """Every array one training step writes, for batches of up to `n_rows` examples.
+    """The arrays one training step writes, for batches of up to `n_rows` examples.
 
-    `rows(n)` gives the same arrays cut to the first n rows, for a last, smaller batch. The
-    gradients keep their full shapes; `ones` turns column sums into a product (see backward).
-    The (n_rows, units) arrays are in the memory order of `unit_order(dtype)`.
+    `rows(n)` gives the same arrays cut to the first n rows, for a last, smaller batch; the
+    gradients keep their shapes. `for_batch` makes one to fit a single step.
     """
 
     def __init__(self, layer_sizes, n_rows, dtype=np.float64):
-        outputs = layer_sizes[1:]
-
-        def per_unit(size):
-            return np.empty((n_rows, size), dtype, order=unit_order(dtype))
-
-        self.activations = [per_unit(size) for size in outputs]  # A_1 .. H
-        self.deltas = [per_unit(size) for size in outputs]  # dJ/dZ of each, times m
-        self.slopes = [per_unit(size) for size in outputs[:-1]]  # f'(Z) of the hidden layers
-        self.scratch = [per_unit(outputs[-1]) for _ in range(2)]  # the cost's, shaped like H
-        self.ones = np.ones(n_rows, dtype)
-        shapes = [*zip(layer_sizes[:-1], outputs, strict=True), *((size,) for size in outputs)]
-        self.grads, views = flat_views(shapes, dtype)  # all gradients in one vector
-        self.grads_W, self.grads_b = views[: len(outputs)], views[len(outputs) :]
+        fan_ins, outputs = layer_sizes[:-1], layer_sizes[1:]
+        self.n_rows = n_rows
+        self.activations = [np.empty((n_rows, size), dtype) for size in outputs]  # A_1 .. H
+        self.deltas = [np.empty((n_rows, size), dtype) for size in outputs]  # dJ/dZ, times m
+        self.slopes = [np.empty((n_rows, size), dtype) for size in outputs[:-1]]  # hidden f'(Z)
+        self.scratch = [np.empty((n_rows, outputs[-1]), dtype) for _ in range(2)]  # the cost's
+        self.grads_W = [np.empty(shape, dtype) for shape in zip(fan_ins, outputs, strict=True)]
+        self.grads_b = [np.empty(size, dtype) for size in outputs]
+        self.ones = np.ones(n_rows, dtype)  # turns column sums into a product (see backward)
 
     @classmethod
     def for_batch(cls, X, weights, Y=None):
@@ -206,8 +173,11 @@ class Workspace:
         return cls([X.shape[1], *(W.shape[1] for W in weights)], X.shape[0], dtype)
 
     def rows(self, n):
-        """A workspace sharing these arrays, cut to n rows."""
+        """A workspace sharing these arrays, cut to n rows (this one, for all of them)."""
+        if n == self.n_rows:
+            return self
         cut = copy.copy(self)
+        cut.n_rows = n
         for name in ("activations", "deltas", "slopes", "scratch"):
             setattr(cut, name, [A[:n] for A in getattr(self, name)])
         cut.ones = self.ones[:n]
@@ -248,32 +218,24 @@ def cost(H, Y, weights, l2=0.0, output="sigmoid", scratch=None):
     For sigmoid outputs, the binary cross-entropy summed over classes (every output is its own
     yes/no); for softmax, the categorical one, -Σ y·log h. H and Y have shape (m, n_classes).
     Logs are clipped at the dtype's eps instead of nudging the outputs, so a confident right
-    answer costs ~0 and a confident wrong one a large but finite amount. The sums are dot
-    products; `scratch`, two arrays shaped like H, spares allocating the clipped copy and the
-    log(1 - h).
+    answer costs ~0 and a confident wrong one a large but finite amount. `scratch`, two arrays
+    shaped like H, take the clipped copy and log(1 - h) instead of new arrays.
     """
     m = Y.shape[0]
     eps = np.finfo(H.dtype).eps
     clipped, log_not_h = (None, None) if scratch is None else scratch
     H = H.clip(eps, 1.0 - eps, out=clipped)
     if output == "softmax":
-        data_cost = -_vdot(Y, np.log(H, out=H)) / m
+        data_cost = -np.vdot(Y, np.log(H, out=H)) / m
     else:
         # Σ y·log h + (1 - y)·log(1 - h) = Σ y·(log h - log(1 - h)) + Σ log(1 - h)
         log_not_h = np.log1p(np.negative(H, out=log_not_h), out=log_not_h)
         log_odds = np.log(H, out=H)
         log_odds -= log_not_h
-        data_cost = -(_vdot(Y, log_odds) + log_not_h.sum()) / m
+        data_cost = -(np.vdot(Y, log_odds) + log_not_h.sum()) / m
     # computed even for l2 = 0, where 0·inf = NaN makes infinite weights show in the cost
-    penalty = 0.5 * l2 / m * sum(_vdot(W, W) for W in weights)
+    penalty = 0.5 * l2 / m * sum(np.vdot(W, W) for W in weights)
     return float(data_cost + penalty)
-
-
-def _vdot(A, B):
-    """Σ A·B over all entries: one BLAS dot product, with no copy if both are in Fortran order."""
-    if A.flags.f_contiguous and B.flags.f_contiguous:
-        A, B = A.T, B.T  # the same entries, in C order: np.vdot would copy the others
-    return np.vdot(A, B)
 
 
 def backward(
@@ -294,20 +256,22 @@ def backward(
     grads_W, grads_b, deltas = workspace.grads_W, workspace.grads_b, workspace.deltas
     # dJ/dZ_out is exactly (H - Y) / m for a sigmoid output with the binary cross-entropy and
     # for a softmax output with the categorical one: the output's derivative cancels against the
-    # log's, so no clipping or a(1-a) factor appears here. The deltas below are m times that,
-    # and the gradients are scaled by 1/m once at the end: they are far fewer numbers (10,285
-    # for 400-25-10, against 175,000 deltas for 5000 examples).
+    # log's, so no clipping or a(1-a) factor appears here. As in scikit-learn, the deltas below
+    # are m times that, and the gradients are scaled by 1/m once, at the end.
     delta = np.subtract(activations[-1], Y, out=deltas[-1])
     for layer in range(len(weights) - 1, -1, -1):
         np.matmul(activations[layer].T, delta, out=grads_W[layer])
         if l2:
             grads_W[layer] += l2 * weights[layer]
-        np.matmul(workspace.ones, delta, out=grads_b[layer])  # column sums of delta
+        # column sums of delta as one BLAS product rather than delta.sum(axis=0): on tall, narrow
+        # deltas the full-batch epoch needs that to stay near its products (docs/benchmarks.md)
+        np.matmul(workspace.ones, delta, out=grads_b[layer])
         if layer > 0:
             z = pre_activations[layer - 1] if pre_activations is not None else None
             delta = np.matmul(delta, weights[layer].T, out=deltas[layer - 1])
             delta *= derivative(activations[layer], z, out=workspace.slopes[layer - 1])
-    workspace.grads *= 1.0 / m  # times 1/m: a division costs as much as ten multiplications
+    for grad in grads_W + grads_b:
+        grad *= 1.0 / m
     return grads_W, grads_b
 
 
