@@ -1,9 +1,9 @@
 """Figures as PNG files: cost curve, confusion matrix, misclassified digits, hidden units.
 
-Each is a plain `matplotlib.figure.Figure`, outside pyplot's registry of open figures, with its
-axes placed at fixed margins: `tight_layout` would measure every text by drawing the figure once
-more before saving it. The image figures tile every picture into one array and draw it with a
-single imshow rather than dozens of subplots. Each function returns the figure it saved.
+Each is a plain `matplotlib.figure.Figure`, outside pyplot's registry of open figures, so nothing
+has to close it. The image figures tile every picture into one array and draw it with a single
+imshow, rather than dozens of subplots (see docs/benchmarks.md). Each function returns the
+figure it saved.
 """
 
 import math
@@ -19,29 +19,18 @@ from digitnet.artifacts import atomic_path  # noqa: E402
 
 
 def save_figure(fig, path):
-    """Write `fig` as a PNG, whole or not at all; a pyplot figure is freed, also if writing fails.
-
-    zlib level 1 rather than Pillow's 6: the same pixels in a somewhat larger file, encoded faster.
-    """
+    """Write `fig` as a PNG, whole or not at all; a pyplot figure is freed even if writing fails."""
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100, pil_kwargs={"compress_level": 1})
+            fig.savefig(tmp, format="png", dpi=100)
     finally:
         plt.close(fig)  # summary.py's pyplot figures; a plain Figure is left to its owner
     return fig
 
 
-def framed_axes(fig, left, bottom, right, top):
-    """Axes in `fig` with margins of the given inches: room for tick labels, labels, title."""
-    width, height = fig.get_size_inches()
-    return fig.add_axes(
-        (left / width, bottom / height, 1 - (left + right) / width, 1 - (bottom + top) / height)
-    )
-
-
 def cost_curve(costs, path, title="Training cost"):
-    fig = Figure(figsize=(6, 4))
-    ax = framed_axes(fig, left=0.85, bottom=0.55, right=0.15, top=0.35)
+    fig = Figure(figsize=(6, 4), layout="tight")
+    ax = fig.add_subplot()
     ax.plot(np.arange(1, len(costs) + 1), costs)
     ax.set_xlabel("epoch")
     ax.set_ylabel("cost (cross-entropy)")
@@ -53,8 +42,8 @@ def cost_curve(costs, path, title="Training cost"):
 def confusion(counts, path, title="Confusion matrix (test)"):
     counts = np.asarray(counts)
     n_classes = counts.shape[0]
-    fig = Figure(figsize=(5.5, 5))
-    ax = framed_axes(fig, left=0.7, bottom=0.6, right=0.2, top=0.4)  # the square sits centred
+    fig = Figure(figsize=(5.5, 5), layout="tight")
+    ax = fig.add_subplot()
     ax.imshow(counts, cmap="Blues")
     half = counts.max() / 2
     for (i, j), n in np.ndenumerate(counts):
