@@ -1,11 +1,12 @@
-"""Shared fixtures: tiny real workbooks and a copy of this project's settings."""
-
-import shutil
+"""Shared fixtures: tiny real workbooks, a checkout of this project's settings, and a working
+directory for in-process runs with a store of their own."""
 
 import pytest
 
+from digitnet.cli import load_config
+from digitnet.experiment import ensure_processed
 from digitnet.workbook import write_workbook
-from support import ROOT, tiny_digits
+from support import make_checkout, tiny_digits
 
 
 @pytest.fixture
@@ -17,9 +18,23 @@ def tiny_workbook(tmp_path):
 
 
 @pytest.fixture
-def checkout(tmp_path, tiny_workbook):
-    """A directory with this project's conf/ and the tiny workbook as data/digits.xlsx."""
-    shutil.copytree(ROOT / "conf", tmp_path / "conf")
-    (tmp_path / "data").mkdir()
-    shutil.copy(tiny_workbook, tmp_path / "data/digits.xlsx")
-    return tmp_path
+def checkout(tmp_path):
+    """A directory with this project's conf/ and the tiny digits as data/digits.xlsx."""
+    return make_checkout(tmp_path)
+
+
+@pytest.fixture
+def workspace(checkout, monkeypatch):
+    """The checkout as this process's working directory, its MLflow store mlflow.db in it, as
+    for a user who runs from there (a tracking URI in the environment would win over it)."""
+    monkeypatch.chdir(checkout)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    return checkout
+
+
+@pytest.fixture
+def prepared(workspace):
+    """The workspace with its workbook ingested and split as experiment=tiny says."""
+    ensure_processed(load_config(["experiment=tiny"]))
+    return workspace

@@ -19,8 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xlsxwriter
+import yaml
+
+from digitnet.workbook import write_workbook
 
 ROOT = Path(__file__).resolve().parents[1]
+# The tests' short runs come from one preset, conf/experiment/tiny.yaml (`experiment=tiny`).
+TINY_EPOCHS = yaml.safe_load((ROOT / "conf/experiment/tiny.yaml").read_text())["train"]["epochs"]
 
 
 def tiny_digits(n_per_class=8, side=4, seed=0):
@@ -32,6 +37,15 @@ def tiny_digits(n_per_class=8, side=4, seed=0):
     X[np.arange(len(classes)), classes % n_features] += 0.8
     labels = np.where(classes == 0, 10, classes)
     return X, labels
+
+
+def make_checkout(root):
+    """`root` as a user's checkout: this project's conf/ and the tiny digits as data/digits.xlsx,
+    where the app, the stages and sweeps run as they do for a user."""
+    shutil.copytree(ROOT / "conf", root / "conf")
+    (root / "data").mkdir()
+    write_workbook(root / "data" / "digits.xlsx", *tiny_digits())
+    return root
 
 
 def tool_env(**extra):
@@ -88,8 +102,9 @@ def group_alive(pgid):
     return True
 
 
-def wait_for_url(url, process, seconds=90):
-    """Poll `url` until it answers 200; fail if `process` exits or `seconds` pass first."""
+def wait_for_url(url, process, seconds=90, log=None):
+    """Poll `url` until it answers 200; fail if `process` exits or `seconds` pass first, showing
+    the text of the file `log` if there is one."""
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -99,7 +114,10 @@ def wait_for_url(url, process, seconds=90):
         except OSError:
             pass
         if process.poll() is not None:
-            pytest.fail(f"{process.args[0]} exited {process.returncode} before {url} answered")
+            shown = f":\n{Path(log).read_text(errors='replace')}" if log else ""
+            pytest.fail(
+                f"{process.args[0]} exited {process.returncode} before {url} answered{shown}"
+            )
         if time.monotonic() > deadline:
             pytest.fail(f"{url} did not answer in {seconds} s")
         time.sleep(0.5)
@@ -152,7 +170,8 @@ def set_yaml_key(path, key, value):
 
 
 def make_project(root, workbook):
-    """A git + DVC checkout of this project's pipeline in `root`, with `workbook` as its data."""
+    """A git + DVC checkout of this project's pipeline in `root`, with `workbook` as its data and
+    experiment=tiny chosen in conf/config.yaml (DVC runs each stage without overrides)."""
     for name in ("conf", "src"):
         shutil.copytree(
             ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
@@ -161,10 +180,10 @@ def make_project(root, workbook):
         shutil.copy(ROOT / name, root / name)
     (root / "data").mkdir()
     shutil.copy(workbook, root / "data" / "digits.xlsx")
-    set_yaml_key(root / "conf/train/gd.yaml", "epochs", 30)
-    set_yaml_key(root / "conf/train/gd.yaml", "batch_size", 16)
-    set_yaml_key(root / "conf/data/digits.yaml", "val_fraction", 0.25)
-    set_yaml_key(root / "conf/data/digits.yaml", "test_fraction", 0.25)
+    config = root / "conf/config.yaml"
+    chosen = config.read_text().replace("- experiment: null ", "- experiment: tiny ", 1)
+    assert "- experiment: tiny " in chosen, "conf/config.yaml has no `- experiment: null` default"
+    config.write_text(chosen)
     sh(["git", "init", "-q", "-b", "main"], root)
     sh(["git", "config", "user.email", "test@example.com"], root)
     sh(["git", "config", "user.name", "test"], root)

@@ -11,7 +11,7 @@ def test_conf_files_agree_with_the_schema_defaults():
     assert load_config() == Config()
 
 
-def test_default_network_is_the_tutorials_architecture():
+def test_by_default_the_tutorials_network_learns_from_data_digits_xlsx():
     config = load_config()
     assert config.model.hidden_sizes == [25]
     assert config.model.activation == "sigmoid"
@@ -29,6 +29,22 @@ def test_tutorial_preset_sets_the_tutorials_training():
     config = load_config(["experiment=tutorial"])
     assert (config.train.lr, config.train.epochs, config.train.batch_size) == (0.003, 20, None)
     assert config.model.hidden_sizes == [25]
+
+
+def test_tiny_preset_shrinks_the_run_and_leaves_the_network_and_learning_rate_alone():
+    defaults, tiny = flatten(Config()), flatten(load_config(["experiment=tiny"]))
+    changed = {key: value for key, value in tiny.items() if defaults[key] != value}
+    assert changed == {
+        "data.val_fraction": 0.25,
+        "data.test_fraction": 0.25,
+        "train.epochs": 30,
+        "train.batch_size": 16,
+    }
+
+
+def test_a_preset_is_only_a_starting_point_for_overrides():
+    config = load_config(["experiment=tiny", "train.epochs=3"])
+    assert (config.train.epochs, config.train.batch_size) == (3, 16)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +90,8 @@ def test_tutorial_preset_sets_the_tutorials_training():
         ),
         (
             ["experiment=nope"],
-            "In 'config': Could not find 'experiment/nope'; choose one of best, ng_ex4, tutorial",
+            "In 'config': Could not find 'experiment/nope'; "
+            "choose one of best, ng_ex4, tiny, tutorial",
         ),
         (
             ["train.optimizer=rmsprop"],

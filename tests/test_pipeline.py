@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from digitnet.artifacts import load_npz
 from digitnet.workbook import write_workbook
-from support import make_project, set_yaml_key, sh, tiny_digits
+from support import TINY_EPOCHS, make_project, set_yaml_key, sh, tiny_digits
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def test_repro_writes_every_stage_output(reproduced):
     ]:
         assert (root / path).is_file(), path
     costs = np.loadtxt(root / "artifacts/model/cost.csv", delimiter=",", skiprows=1)
-    assert costs.shape == (30, 2)
+    assert costs.shape == (TINY_EPOCHS, 2)
     assert costs[-1, 1] < costs[0, 1]
 
 
@@ -120,12 +120,12 @@ def test_the_run_is_recorded_in_mlflow(reproduced):
     experiment = client.get_experiment_by_name("digitnet")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
-    assert run.data.params["train.epochs"] == "30"
+    assert run.data.params["train.epochs"] == str(TINY_EPOCHS)
     assert run.data.params["model.hidden_sizes"] == "[25]"
     assert run.data.tags["data_md5"] == load_npz(root / "artifacts/ingested.npz")["source_md5"]
     assert re.fullmatch(r"[0-9a-f]{40}", run.data.tags["git_commit"])
     history = client.get_metric_history(run.info.run_id, "cost")
-    assert [m.step for m in history] == list(range(1, 31))
+    assert [m.step for m in history] == list(range(1, TINY_EPOCHS + 1))
     costs = np.loadtxt(root / "artifacts/model/cost.csv", delimiter=",", skiprows=1)[:, 1]
     assert [m.value for m in history] == pytest.approx(costs)
     written = json.loads((root / "artifacts/eval/metrics.json").read_text())
