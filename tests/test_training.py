@@ -1,0 +1,93 @@
+"""Training as the settings say: the model directory, the cost per epoch and one MLflow run."""
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from digitnet import training
+from digitnet.artifacts import file_md5, load_npz, read_costs
+from digitnet.cli import load_config
+from digitnet.errors import TrainingError
+from digitnet.network import load
+from support import TINY_EPOCHS
+
+
+def train(*overrides, model_dir="model"):
+    """Train on the workspace's processed arrays with experiment=tiny and `overrides`."""
+    config = load_config(["experiment=tiny", *overrides])
+    return config, training.train_model(
+        config=config, processed=config.paths.processed, model_dir=model_dir
+    )
+
+
+def only_run(workspace):
+    client = MlflowClient(tracking_uri=f"sqlite:///{workspace / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("digitnet").experiment_id])
+    return client, run
+
+
+def test_training_writes_the_network_and_its_cost_at_every_epoch(prepared):
+    _, trained = train("tracking.enabled=false")
+    network = load(prepared / "model/weights.npz")
+    assert network.layer_sizes == [16, 25, 10]
+    assert all(
+        np.array_equal(a, b) for a, b in zip(network.weights, trained.network.weights, strict=True)
+    )
+    costs = read_costs(prepared / "model/cost.csv")
+    assert costs.tolist() == trained.costs.tolist() and len(costs) == TINY_EPOCHS
+    assert trained.run_id is None
+
+
+def test_a_training_run_records_the_settings_the_cost_history_and_the_weights_md5(prepared):
+    config, trained = train()
+    client, run = only_run(prepared)
+    assert run.info.run_id == trained.run_id
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == training.run_name(config)
+    assert run.data.params["train.lr"] == "0.5"
+    assert run.data.params["train.epochs"] == str(TINY_EPOCHS)
+    history = client.get_metric_history(run.info.run_id, "cost")
+    assert sorted((m.step, m.value) for m in history) == list(enumerate(trained.costs, start=1))
+    assert run.data.tags["weights_md5"] == file_md5(prepared / "model/weights.npz")
+    assert run.data.tags["data_md5"] == file_md5(prepared / "data/digits.xlsx")
+
+
+def test_the_tiny_problem_is_learned(prepared):
+    _, trained = train("train.epochs=100", "tracking.enabled=false")
+    rows = load_npz(prepared / "artifacts/processed/train.npz")
+    assert np.mean(trained.network.predict(rows["X"]) == rows["classes"]) >= 0.9
+
+
+def test_training_without_tracking_writes_no_store(prepared):
+    _, trained = train("tracking.enabled=false")
+    assert trained.run_id is None
+    assert sorted(p.name for p in prepared.iterdir()) == ["artifacts", "conf", "data", "model"]
+
+
+def test_a_diverging_training_is_an_error_that_fails_its_run_and_writes_no_model(prepared):
+    with pytest.raises(TrainingError) as raised:
+        train("train.lr=1e308")
+    assert str(raised.value) == (
+        "training diverged: the cost became nan at epoch 1; "
+        "try a smaller learning rate than train.lr=1e+308"
+    )
+    assert [p.name for p in prepared.iterdir() if "model" in p.name] == []  # nor a temporary
+    _, run = only_run(prepared)
+    assert run.info.status == "FAILED"
+
+
+def test_the_run_name_lists_the_settings_that_differ_from_the_defaults():
+    assert training.run_name(load_config()) == "defaults"
+    assert training.run_name(load_config(["train.lr=0.3", "seed=1"])) == "seed=1,train.lr=0.3"
+    named = load_config(["data.workbook=/somewhere/else/my.xlsx"])
+    assert training.run_name(named) == "data.workbook=my.xlsx"  # the file name only
+
+
+def test_the_same_settings_and_seed_give_identical_weights_and_another_seed_others(prepared):
+    def weights(*overrides, model_dir):
+        train("tracking.enabled=false", *overrides, model_dir=model_dir)
+        return (prepared / model_dir / "weights.npz").read_bytes()
+
+    first = weights(model_dir="a")
+    assert weights(model_dir="b") == first
+    assert weights("seed=1", model_dir="c") != first
