@@ -2,8 +2,6 @@
 
 import csv
 import hashlib
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
@@ -12,10 +10,11 @@ import pytest
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
+from digitnet import __main__ as digitnet_command
 from digitnet import predict
 from digitnet.network import Network, save
 from digitnet.workbook import write_workbook
-from support import tiny_digits, tool_env
+from support import tiny_digits
 
 SCORES = [f"p{d}" for d in range(10)]
 N_WRONG = 3  # labels flipped in the labelled workbook, so that accuracy is 77/80, not 1
@@ -58,10 +57,10 @@ def x_only_workbook(path, X):
     return path
 
 
-def run(capsys, *args):
+def run(capsys, *args, main=predict.main):
     """Run the command in this process; (exit status, stdout, stderr)."""
     try:
-        predict.main([str(a) for a in args])
+        main([str(a) for a in args])
         status = 0
     except SystemExit as exc:
         status = exc.code
@@ -106,7 +105,8 @@ def test_the_copy_keeps_the_original_sheets_and_opens_in_openpyxl(
     tmp_path, capsys, model, labelled
 ):
     workbook, _ = labelled
-    run(capsys, model, workbook, "--workbook", tmp_path / "p.xlsx")
+    status, _, _ = run(capsys, model, workbook, "--workbook", tmp_path / "p.xlsx")
+    assert status == 0
     book = openpyxl.load_workbook(tmp_path / "p.xlsx")
     assert book.sheetnames == ["X", "y", "predictions"]
     assert book["predictions"].max_row == 81
@@ -227,7 +227,10 @@ def test_a_label_out_of_range_is_named(tmp_path, capsys, model):
     write_workbook(tmp_path / "labels.xlsx", X, labels)
     status, _, err = run(capsys, model, tmp_path / "labels.xlsx")
     assert status == 2
-    assert err.startswith(f"error: {tmp_path / 'labels.xlsx'}: sheet y, cell A5 holds 11; ")
+    assert err == (
+        f"error: {tmp_path / 'labels.xlsx'}: sheet y, cell A5 holds 11; "
+        "labels must be whole numbers 1..10 (10 stands for class 0)\n"
+    )
 
 
 def test_the_input_workbook_is_never_overwritten(tmp_path, capsys, model, labelled):
@@ -265,22 +268,14 @@ def test_model_uris_are_told_from_paths(model, is_uri):
     assert predict.is_model_uri(model) is is_uri
 
 
-def test_digitnet_predict_is_the_same_command(tmp_path, model, labelled):
+def test_digitnet_predict_is_the_same_command(tmp_path, capsys, model, labelled):
     workbook, _ = labelled
-    result = subprocess.run(
-        [sys.executable, "-m", "digitnet", "predict", str(model), str(workbook)],
-        env=tool_env(),
-        capture_output=True,
-        text=True,
+    status, out, _ = run(capsys, "predict", model, workbook, main=digitnet_command.main)
+    assert status == 0
+    assert out.splitlines()[-1] == "accuracy 0.9625 (77 of 80 labels in sheet y)"
+    status, _, err = run(capsys, "predict", tmp_path / "none", workbook, main=digitnet_command.main)
+    assert status == 2
+    assert err == (
+        f"error: model not found: {tmp_path / 'none'} (give a weights.npz, the directory that "
+        "holds it, or an MLflow model URI such as runs:/<run id>/model)\n"
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "accuracy 0.9625 (77 of 80 labels in sheet y)"
-    missing = subprocess.run(
-        [sys.executable, "-m", "digitnet", "predict", str(tmp_path / "none"), str(workbook)],
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-    )
-    assert missing.returncode == 2
-    assert missing.stderr.startswith("error: model not found: ")
-    assert len(missing.stderr.splitlines()) == 1

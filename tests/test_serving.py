@@ -1,17 +1,13 @@
 """Every run's network as an MLflow model: loaded by pyfunc, served over REST, registered.
 
-One tiny run of the real Hydra app into a new SQLite store feeds every test here; the server is
-a real `mlflow models serve` on 127.0.0.1, stopped by its process group.
+One tiny experiment, run in this process into a new SQLite store, feeds every test here; the
+server is a real `mlflow models serve` on 127.0.0.1, stopped by its process group.
 """
 
 import json
-import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -23,10 +19,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from digitnet import cli, logged_model, predict
+from digitnet.experiment import run_experiment
 from digitnet.network import load
 from digitnet.training import train_model
-from digitnet.workbook import write_workbook
-from support import ROOT, sh, tiny_digits, tool_env
+from support import free_port, make_checkout, sh, stop_group, tiny_digits, tool_env, wait_for_url
 
 pytestmark = pytest.mark.slow
 
@@ -36,25 +32,18 @@ OUTPUT_COLUMNS = ["digit", *(f"p{d}" for d in range(10))]
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """(project dir, store uri, run id, X, labels): one run of `python -m digitnet.train` that
-    registers its model as `digits`."""
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(ROOT / "conf", root / "conf")
-    X, labels = tiny_digits()
-    write_workbook(root / "data" / "digits.xlsx", X, labels)
-    result = sh(
-        [
-            sys.executable,
-            "-m",
-            "digitnet.train",
-            "train.epochs=30",
-            "train.batch_size=16",
-            f"tracking.register_model={REGISTERED}",
-        ],
-        root,
-    )
-    run_id = result.stdout.split("MLflow run ")[1].split()[0]
-    return root, f"sqlite:///{root / 'mlflow.db'}", run_id, X, labels
+    """(checkout, store uri, run id, X, labels): one experiment whose model is registered as
+    `digits`, its outputs in <checkout>/run."""
+    root = make_checkout(tmp_path_factory.mktemp("checkout"))
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = cli.load_config(
+            ["experiment=tiny", f"tracking.uri={uri}", f"tracking.register_model={REGISTERED}"]
+        )
+        run_id = run_experiment(config, root / "run")["run_id"]
+    return root, uri, run_id, *tiny_digits()
 
 
 @pytest.fixture
@@ -69,8 +58,7 @@ def store(trained, monkeypatch):
 
 def network_of(root):
     """The network the run trained, read from the run's own output directory."""
-    (weights,) = root.glob("outputs/*/*/model/weights.npz")
-    return load(weights)
+    return load(root / "run/model/weights.npz")
 
 
 def test_the_run_logs_a_pyfunc_model_that_predicts_like_the_network(trained, store):
@@ -128,7 +116,7 @@ def test_the_model_is_served_over_rest(trained, tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(f"{base}/ping", process, tmp_path / "serve.log")
+        wait_for_url(f"{base}/ping", process, log=tmp_path / "serve.log")
         answer = invoke(base, {"dataframe_split": {"columns": list(range(16)), "data": X.tolist()}})
         as_inputs = invoke(base, {"inputs": X[:5].tolist()})  # the other request format
     finally:
@@ -154,27 +142,6 @@ def invoke(base, body):
         return json.loads(response.read())["predictions"]
 
 
-def stop_group(process, seconds=20):
-    """SIGTERM to the server's process group (it runs its workers as children), then wait until
-    no process of the group is left; SIGKILL what is still there after `seconds`."""
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=seconds)
-    deadline = time.monotonic() + seconds
-    while group_alive(process.pid):
-        if time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            break
-        time.sleep(0.1)
-
-
-def group_alive(pgid):
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_register_model_makes_the_run_model_version_1(trained, store):
     _, uri, run_id, *_ = trained
     version = MlflowClient(tracking_uri=uri).get_model_version(REGISTERED, "1")
@@ -196,7 +163,7 @@ def test_digitnet_predict_takes_run_and_registry_uris(trained, tmp_path, capsys)
         )
         return (tmp_path / f"{name}.csv").read_text(), capsys.readouterr().out.splitlines()[-1]
 
-    by_path = csv_of(next(root.glob("outputs/*/*/model")), "path")
+    by_path = csv_of(root / "run/model", "path")
     assert by_path[1].startswith("accuracy ")
     assert csv_of(f"runs:/{run_id}/model", "run") == by_path
     assert csv_of(f"models:/{REGISTERED}/1", "registered") == by_path
@@ -228,7 +195,7 @@ def test_log_model_false_logs_no_model(trained, monkeypatch, tmp_path):
     root, uri, *_ = trained
     monkeypatch.chdir(root)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    config = cli.load_config(["tracking.log_model=false", "train.epochs=2", f"tracking.uri={uri}"])
+    config = cli.load_config(["experiment=tiny", "tracking.log_model=false", f"tracking.uri={uri}"])
     run_id = train_model(
         config=config, processed=root / "artifacts/processed", model_dir=tmp_path / "model"
     ).run_id
@@ -244,28 +211,7 @@ def test_logging_a_model_leaves_sys_path_as_it_was(trained, monkeypatch):
     code directory on sys.path, once per job of a sweep."""
     root, uri, run_id, X, _ = trained
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    (weights,) = root.glob("outputs/*/*/model/weights.npz")
     before = list(sys.path)
-    model_uri = logged_model.log_model(uri, run_id, weights, X[:2])
+    model_uri = logged_model.log_model(uri, run_id, root / "run/model/weights.npz", X[:2])
     assert sys.path == before
     assert model_uri.startswith("models:/m-")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url, process, log, seconds=90):
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        assert process.poll() is None, f"the server exited:\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"no answer from {url} in {seconds} s"
-        time.sleep(0.3)
