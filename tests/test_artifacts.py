@@ -63,9 +63,9 @@ def test_atomic_path_leaves_the_old_file_and_no_temporary_when_the_block_raises(
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
-def test_atomic_path_creates_no_file_when_the_first_write_fails(tmp_path):
+def test_atomic_path_leaves_no_file_when_the_block_raises_before_writing(tmp_path):
     path = tmp_path / "sub" / "out.txt"
-    with pytest.raises(RuntimeError), artifacts.atomic_path(path):
+    with pytest.raises(RuntimeError, match="^interrupted$"), artifacts.atomic_path(path):
         raise RuntimeError("interrupted")
     assert list((tmp_path / "sub").iterdir()) == []
 
