@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 QUIET_PIP := 2> >(grep -v "is ignored: it is neither" >&2)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev sample run repro test bench lint format ui lock clean
+.PHONY: help install install-dev sample run repro test test-fast bench lint format ui lock clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,9 +44,12 @@ run: sample ## set up, then run the whole pipeline (dvc repro)
 repro: install ## rerun what changed in the pipeline
 	$(BIN)/dvc repro
 
-test: install-dev ## lint, then run the test suite in .venv
+test: install-dev ## lint, then run the whole test suite in .venv (what CI runs)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+test-fast: install-dev ## the tests not marked slow, in under 30 s: no dvc, sweeps or servers
+	$(BIN)/python -m pytest -n 2 -m "not slow"
 
 $(VENV)/.installed-bench: $(VENV)/.installed
 	@echo "Installing what the benchmarks measure digitnet against (scikit-learn, pandas) ..."
