@@ -1,9 +1,11 @@
 """Figures as PNG files: cost curve, confusion matrix, misclassified digits, hidden units.
 
 Each is a plain `matplotlib.figure.Figure`, outside pyplot's registry of open figures, so nothing
-has to close it. The image figures tile every picture into one array and draw it with a single
-imshow, rather than dozens of subplots (see docs/benchmarks.md). Each function returns the
-figure it saved.
+has to close it. The cost curve and confusion matrix place their axes at fixed margins, because a
+tight layout measures every text by drawing the figure once more before saving it; the image
+figures tile every picture into one array and draw it with a single imshow, rather than dozens of
+subplots. Both keep a sweep job's figures cheap (see docs/benchmarks.md). Each function returns
+the figure it saved.
 """
 
 import math
@@ -28,9 +30,17 @@ def save_figure(fig, path):
     return fig
 
 
+def framed_axes(fig, left, bottom, right, top):
+    """Axes in `fig` with margins of the given inches: room for tick labels, labels, title."""
+    width, height = fig.get_size_inches()
+    return fig.add_axes(
+        (left / width, bottom / height, 1 - (left + right) / width, 1 - (bottom + top) / height)
+    )
+
+
 def cost_curve(costs, path, title="Training cost"):
-    fig = Figure(figsize=(6, 4), layout="tight")
-    ax = fig.add_subplot()
+    fig = Figure(figsize=(6, 4))
+    ax = framed_axes(fig, left=0.85, bottom=0.55, right=0.15, top=0.35)
     ax.plot(np.arange(1, len(costs) + 1), costs)
     ax.set_xlabel("epoch")
     ax.set_ylabel("cost (cross-entropy)")
@@ -42,8 +52,8 @@ def cost_curve(costs, path, title="Training cost"):
 def confusion(counts, path, title="Confusion matrix (test)"):
     counts = np.asarray(counts)
     n_classes = counts.shape[0]
-    fig = Figure(figsize=(5.5, 5), layout="tight")
-    ax = fig.add_subplot()
+    fig = Figure(figsize=(5.5, 5))
+    ax = framed_axes(fig, left=0.7, bottom=0.6, right=0.2, top=0.4)  # the square sits centred
     ax.imshow(counts, cmap="Blues")
     half = counts.max() / 2
     for (i, j), n in np.ndenumerate(counts):
