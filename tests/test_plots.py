@@ -259,13 +259,14 @@ def run_evaluate(config):
     return uri, run_id
 
 
-def test_evaluate_writes_both_figures_and_logs_them_to_the_training_run(tracked):
+def test_evaluate_writes_all_four_figures_and_logs_them_to_the_training_run(tracked):
     config, _ = tracked
     uri, run_id = run_evaluate(config)
-    for name in ("misclassified.png", "hidden_weights.png"):
+    names = ("cost.png", "confusion.png", "misclassified.png", "hidden_weights.png")
+    for name in names:
         assert (Path(config.paths.eval) / name).read_bytes().startswith(PNG_SIGNATURE)
     logged = {a.path for a in MlflowClient(uri).list_artifacts(run_id, "evaluation")}
-    assert {"evaluation/misclassified.png", "evaluation/hidden_weights.png"} <= logged
+    assert {f"evaluation/{name}" for name in names} <= logged
 
 
 def test_the_gallery_gets_raw_workbook_pixels_and_digits_even_from_scaled_inputs(
