@@ -7,7 +7,8 @@ once (what the machine's BLAS needs for the arithmetic: the floor), against the 
 written the straightforward NumPy way, and against scikit-learn's MLPClassifier on the same net,
 data and batch (sgd, momentum 0, no L2); MLPClassifier has softmax outputs, so it is set against
 digitnet's softmax net. Then the float32 path's accuracy is compared with float64's and with
-MLPClassifier's after the same training. Needs the `bench` extra (scikit-learn).
+MLPClassifier's after the same training. Needs the `bench` extra (scikit-learn). The arrays are
+read straight from data/digits.xlsx (built first if missing); no pipeline output is needed.
 """
 
 import warnings
