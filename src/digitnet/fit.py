@@ -63,7 +63,7 @@ def fit(
     weights of the best epoch are put back. `on_epoch(epoch, cost)` is called after every epoch
     (1-based), for progress reports.
 
-    (Over 40 lines only because its sixteen arguments stand one per line.)
+    (Over 40 lines only because its fifteen arguments stand one per line.)
     """
     optimizer = optimizer or SGD()
     net = _Net(weights, biases, activation, output)
