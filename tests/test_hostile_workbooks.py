@@ -7,7 +7,6 @@ megabytes, not minutes and gigabytes; what a process spends is the point of thes
 The messages of every other bad workbook are specified in process, in test_workbook.py.
 """
 
-import os
 import struct
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import time
 import zipfile
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -39,19 +39,37 @@ class Outcome:
     peak_mb: float  # the child's own peak resident set size
 
 
+# Runs a command and writes its exit status and peak resident set size (KiB) to argv[1]. A child
+# forked straight from the test process would start with that process's resident set, which Linux
+# counts in the child's peak: this small, fresh interpreter is the parent instead.
+MEASURED = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+open(sys.argv[1], "w").write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
+
+
 def run_ingest(cwd, workbook=BOOK, out=OUT):
-    """`python -m digitnet.stages.ingest` in `cwd`, waited for with wait4 so that its own
-    peak memory is known (RUSAGE_CHILDREN would give the largest of all children so far)."""
+    """`python -m digitnet.stages.ingest` in `cwd`, with its exit status, stderr, time and its
+    own peak memory."""
     args = [sys.executable, "-m", "digitnet.stages.ingest"]
     args += [f"data.workbook={workbook}", f"paths.ingested={out}"]
-    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+    with tempfile.TemporaryDirectory() as scratch:
+        result, stderr = Path(scratch) / "result", Path(scratch) / "stderr"
         started = time.perf_counter()
-        child = subprocess.Popen(args, cwd=cwd, env=tool_env(), stdout=stdout, stderr=stderr)
-        _, status, usage = os.wait4(child.pid, 0)
+        with open(stderr, "w") as err:
+            subprocess.run(
+                [sys.executable, "-c", MEASURED, str(result), *args],
+                cwd=cwd,
+                env=tool_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                check=True,
+            )
         seconds = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
-        stderr.seek(0)
-        return Outcome(child.returncode, stderr.read().decode(), seconds, usage.ru_maxrss / 1024)
+        status, peak_kib = map(int, result.read_text().split())
+        return Outcome(status, stderr.read_text(), seconds, peak_kib / 1024)
 
 
 def write_zip(path, members):
