@@ -2,6 +2,7 @@
 every listed setting resolves, and each stage consumes what the one before it produces."""
 
 import ast
+import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -156,3 +157,17 @@ def test_outputs_live_outside_the_tracked_data_directory():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / "README.md").read_text()
     assert "make test" in (ROOT / ".ci/run").read_text()
+
+
+def test_dvc_lock_records_the_code_as_it_is():
+    """A change to a stage's code must be followed by `dvc repro` and a commit of dvc.lock:
+    otherwise a fresh clone's `make run` retrains and leaves dvc.lock modified."""
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())
+    stale = [
+        f"{name}: {dep['path']}"
+        for name, stage in lock["stages"].items()
+        for dep in stage["deps"]
+        if dep["path"].startswith("src/")
+        and hashlib.md5((ROOT / dep["path"]).read_bytes()).hexdigest() != dep["md5"]
+    ]
+    assert stale == [], "run `dvc repro` and commit dvc.lock"
