@@ -30,6 +30,14 @@ def running_run(store, exclude=()):
     return ids[0] if ids else None
 
 
+def as_from_a_terminal():
+    """In the child, before it starts: SIGINT and SIGTERM as a shell gives them, whatever the
+    test process inherited or set (a child keeps ignored and blocked signals across exec)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 @contextmanager
 def endless_training(checkout, *extra, exclude=()):
     """A training stage in the background, yielded with its run id once that run is RUNNING;
@@ -41,6 +49,7 @@ def endless_training(checkout, *extra, exclude=()):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=as_from_a_terminal,
     )
     try:
         deadline = time.monotonic() + 60
