@@ -62,6 +62,10 @@ def test_a_bad_value_stops_the_app_with_one_line_and_exit_status_2_before_any_wo
             "error: no preset experiment=nope; choose one of best, ng_ex4, tiny, tutorial\n",
         ),
         (["+sweep=nope"], "error: no preset sweep=nope; choose one of grid\n"),
+        (
+            ["-cn", "config", "--info", "config", "--cfg", "job", "-p", "train", "train.foo=1"],
+            "error: unknown setting 'train.foo' (the valid keys are in conf/)\n",
+        ),
     ],
 )
 def test_an_unknown_key_or_preset_on_the_command_line_is_refused_in_one_line(
@@ -73,6 +77,13 @@ def test_an_unknown_key_or_preset_on_the_command_line_is_refused_in_one_line(
         train.main()
     assert (exited.value.code, capsys.readouterr().err) == (2, message)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_shell_completion_words_are_left_to_hydra(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["digitnet-train", "-sc", "install=bash"])
+    train.main()
+    assert "hydra_bash_completion()" in capsys.readouterr().out
 
 
 @pytest.mark.slow

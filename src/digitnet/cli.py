@@ -45,12 +45,10 @@ def check_overrides(argv):
     Hydra would refuse them too, but in its own words over several lines; this runs first so
     that the app fails like the DVC stages do. Values are checked per job, by the schema.
     """
-    from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    arguments, _ = get_args_parser().parse_known_args(argv)
     try:
-        overrides = OverridesParser.create().parse_overrides(arguments.overrides)
+        overrides = OverridesParser.create().parse_overrides(_override_words(argv))
     except HydraException as exc:
         raise ConfigError(_first_lines(exc)) from None
     schema = OmegaConf.structured(Config)
@@ -68,6 +66,28 @@ def check_overrides(argv):
 
 
 _MISSING = object()
+
+# Hydra's own command-line options that take a value, and --info's optional one.
+_OPTION_VALUES = {"-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name"}
+_OPTION_VALUES |= {"-cd", "--config-dir", "--experimental-rerun"}
+_INFO = {"-i", "--info"}
+_INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+
+
+def _override_words(argv):
+    """The words of `argv` that are overrides, as Hydra's documented command line reads them.
+
+    With --shell-completion the words are Hydra's commands (install=bash), not settings.
+    """
+    if {"-sc", "--shell-completion"} & set(argv):
+        return []
+    words, previous = [], None
+    for word in argv:
+        option_value = previous in _OPTION_VALUES or (previous in _INFO and word in _INFO_TOPICS)
+        if not option_value and not word.startswith("-"):
+            words.append(word)
+        previous = word
+    return words
 
 
 def fail(message):
