@@ -93,13 +93,11 @@ def fit(
 def _workspaces(net, X, Y, batch_size, validation):
     """The arrays every step writes, allocated once for all epochs (see nn.Workspace): those of
     a training batch, and those of the validation set's forward pass (None without one)."""
-    layer_sizes = [X.shape[1], *(W.shape[1] for W in net.weights)]
-    dtype = np.result_type(X, Y, *net.weights, *net.biases)
     rows = X.shape[0] if batch_size is None else min(batch_size, X.shape[0])
-    val_workspace = None
-    if validation is not None:
-        val_workspace = nn.Workspace(layer_sizes, validation[0].shape[0], dtype)
-    return nn.Workspace(layer_sizes, rows, dtype), val_workspace
+    workspace = nn.Workspace.for_batch(X[:rows], net.weights, Y)
+    if validation is None:
+        return workspace, None
+    return workspace, nn.Workspace.for_batch(validation[0], net.weights, Y)
 
 
 def _epoch(net, batches, l2, optimizer, rate, workspace):
