@@ -35,6 +35,7 @@ def test_tiny_preset_shrinks_the_run_and_leaves_the_network_and_learning_rate_al
     defaults, tiny = flatten(Config()), flatten(load_config(["experiment=tiny"]))
     changed = {key: value for key, value in tiny.items() if defaults[key] != value}
     assert changed == {
+        "preset": "tiny",
         "data.val_fraction": 0.25,
         "data.test_fraction": 0.25,
         "train.epochs": 30,
@@ -91,7 +92,7 @@ def test_a_preset_is_only_a_starting_point_for_overrides():
         (
             ["experiment=nope"],
             "In 'config': Could not find 'experiment/nope'; "
-            "choose one of best, ng_ex4, tiny, tutorial",
+            "choose one of best, default, ng_ex4, tiny, tutorial",
         ),
         (
             ["train.optimizer=rmsprop"],
@@ -124,9 +125,16 @@ def test_bad_setting_is_one_clear_error(overrides, message):
     assert str(raised.value) == message
 
 
+def test_the_preset_is_named_in_the_config_and_is_default_when_none_is_chosen():
+    assert load_config().preset == "default"
+    assert load_config(["experiment=tiny"]).preset == "tiny"
+    assert load_config(["experiment=default"]) == Config()
+
+
 def test_flatten_names_params_by_their_dotted_keys():
     flat = flatten(Config())
     assert flat["train.lr"] == 0.5
     assert flat["model.hidden_sizes"] == [25]
     assert flat["seed"] == 0
+    assert flat["preset"] == "default"
     assert "tracking.experiment" in flat

@@ -59,7 +59,7 @@ def test_a_bad_value_stops_the_app_with_one_line_and_exit_status_2_before_any_wo
         ),
         (
             ["experiment=nope"],
-            "error: no preset experiment=nope; choose one of best, ng_ex4, tiny, tutorial\n",
+            "error: no preset experiment=nope; choose one of best, default, ng_ex4, tiny, tutorial\n",
         ),
         (["+sweep=nope"], "error: no preset sweep=nope; choose one of grid\n"),
         (

@@ -17,7 +17,7 @@ def load_config(overrides=()):
     """Compose conf/config.yaml with command-line style overrides into a validated Config."""
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-            cfg = compose(config_name="config", overrides=list(overrides))
+            cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(_first_lines(exc)) from None
     return to_config(cfg)

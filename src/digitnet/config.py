@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -92,9 +93,13 @@ class PathsConfig:
 
 @dataclass
 class Config:
-    """conf/config.yaml: the seed, and one group of settings per part of the pipeline."""
+    """conf/config.yaml: the seed, and one group of settings per part of the pipeline.
+
+    `preset` is the name of the experiment= preset the settings came from; Hydra sets it.
+    """
 
     seed: int = 0
+    preset: str = "default"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -117,9 +122,16 @@ def conf_dir():
 
 
 def to_config(cfg):
-    """Check a composed DictConfig against the schema and return a typed, validated `Config`."""
+    """Check a composed DictConfig against the schema and return a typed, validated `Config`.
+
+    `preset` is filled in from Hydra's choice for the experiment group: from `cfg.hydra` when
+    composed with it, else from the running Hydra app.
+    """
     if isinstance(cfg, DictConfig):
+        preset = _preset(cfg)
         cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+        if preset is not None:
+            cfg.preset = preset
     try:
         merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
         config = OmegaConf.to_object(merged)
@@ -127,6 +139,17 @@ def to_config(cfg):
         raise ConfigError(_describe(exc)) from None
     validate(config)
     return config
+
+
+def _preset(cfg):
+    """Hydra's choice for the experiment group, or None outside Hydra."""
+    if "hydra" in cfg:
+        choices = cfg.hydra.runtime.choices
+    elif HydraConfig.initialized():
+        choices = HydraConfig.get().runtime.choices
+    else:
+        return None
+    return choices.get("experiment") or "default"
 
 
 def _describe(exc):
