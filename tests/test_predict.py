@@ -1,7 +1,9 @@
-"""digitnet predict: a CSV and a new sheet in a copy of the workbook, as the network predicts."""
+"""digitnet predict: a CSV and a new sheet in a copy of the workbook, as the network predicts;
+digitnet request: rows of a workbook as the body of a REST request to a served model."""
 
 import csv
 import hashlib
+import json
 import zipfile
 
 import numpy as np
@@ -29,6 +31,12 @@ def perfect_network(n_features=16):
     W = np.zeros((n_features, 10))
     W[np.arange(10), np.arange(10)] = 20.0  # scaled lit pixel >= 0.35, unlit <= 0.05
     return Network([W], [np.full(10, -5.0)], "sigmoid", shift, scale)
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """Every test works in its own directory, where the default outputs (predictions/) go."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture
@@ -130,23 +138,43 @@ def test_a_workbook_without_labels_gets_predictions_and_no_accuracy(tmp_path, ca
     status, out, _ = run(capsys, model, workbook)
     assert status == 0
     assert "accuracy" not in out
-    _, rows = read_csv(tmp_path / "unlabelled.predictions.csv")
+    _, rows = read_csv(tmp_path / "predictions/unlabelled.predictions.csv")
     assert [int(r[1]) for r in rows] == perfect_network().predict(X).tolist()
-    assert CalamineWorkbook.from_path(tmp_path / "unlabelled.predictions.xlsx").sheet_names == [
+    copy = tmp_path / "predictions/unlabelled.predictions.xlsx"
+    assert CalamineWorkbook.from_path(copy).sheet_names == [
         "X",
         "predictions",
     ]
 
 
-def test_outputs_go_beside_the_workbook_which_stays_as_it_was(tmp_path, capsys, model, labelled):
-    workbook, _ = labelled
+def test_outputs_go_to_predictions_not_beside_the_workbook_in_data(tmp_path, capsys, model):
+    """data/ is DVC's: a file written there would change what data.dvc tracks."""
+    X, labels = tiny_digits()
+    workbook = tmp_path / "data" / "digits.xlsx"
+    write_workbook(workbook, X, labels)
     before = md5(workbook)
-    status, out, _ = run(capsys, model, workbook)
+    status, out, _ = run(capsys, model, "data/digits.xlsx")
     assert status == 0
-    assert (tmp_path / "labelled.predictions.csv").is_file()
-    assert (tmp_path / "labelled.predictions.xlsx").is_file()
+    assert out.startswith(
+        f"predict: data/digits.xlsx (80 examples) with {model} → predictions/digits.predictions"
+        ".csv, predictions/digits.predictions.xlsx (sheet predictions)"
+    )
+    assert sorted(p.name for p in (tmp_path / "predictions").iterdir()) == [
+        "digits.predictions.csv",
+        "digits.predictions.xlsx",
+    ]
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["digits.xlsx"]
     assert md5(workbook) == before
-    assert out.startswith(f"predict: {workbook} (80 examples) with {model} → ")
+
+
+def test_outputs_named_on_the_command_line_go_there_even_into_data(tmp_path, capsys, model):
+    X, labels = tiny_digits()
+    write_workbook(tmp_path / "data" / "digits.xlsx", X, labels)
+    csv_out, book_out = tmp_path / "data/out/p.csv", tmp_path / "data/out/p.xlsx"
+    status, _, _ = run(capsys, model, "data/digits.xlsx", "--csv", csv_out, "--workbook", book_out)
+    assert status == 0
+    assert csv_out.is_file() and book_out.is_file()
+    assert not (tmp_path / "predictions").exists()
 
 
 def test_the_directory_of_weights_npz_is_a_model_too(tmp_path, capsys, model, labelled):
@@ -180,7 +208,7 @@ def test_a_missing_model_is_one_error_line(tmp_path, capsys, labelled):
         f"error: model not found: {tmp_path / 'nowhere'} (give a weights.npz, the directory that "
         "holds it, or an MLflow model URI such as runs:/<run id>/model)\n"
     )
-    assert not list(tmp_path.glob("*.predictions.*"))
+    assert not (tmp_path / "predictions").exists()
 
 
 def test_a_file_that_is_not_a_model_is_one_error_line(tmp_path, capsys, labelled):
@@ -201,7 +229,7 @@ def test_a_workbook_with_another_number_of_columns_is_refused(tmp_path, capsys, 
         f"error: {tmp_path / 'narrow.xlsx'}: sheet X has 15 columns but the model takes 16 (one "
         "per pixel); give it a workbook in the layout it was trained on\n"
     )
-    assert not list(tmp_path.glob("narrow.predictions.*"))
+    assert not (tmp_path / "predictions").exists()
 
 
 def test_a_bad_cell_is_named_as_ingest_names_it(tmp_path, capsys, model):
@@ -218,7 +246,7 @@ def test_a_bad_cell_is_named_as_ingest_names_it(tmp_path, capsys, model):
         f"error: {path}: sheet X, cell C7 holds text 'abc'; every cell of X must be a number, "
         "with no header row\n"
     )
-    assert not list(tmp_path.glob("bad.predictions.*"))
+    assert not (tmp_path / "predictions").exists()
 
 
 def test_a_label_out_of_range_is_named(tmp_path, capsys, model):
@@ -278,4 +306,35 @@ def test_digitnet_predict_is_the_same_command(tmp_path, capsys, model, labelled)
     assert err == (
         f"error: model not found: {tmp_path / 'none'} (give a weights.npz, the directory that "
         "holds it, or an MLflow model URI such as runs:/<run id>/model)\n"
+    )
+
+
+def request(capsys, *args):
+    return run(capsys, "request", *args, main=digitnet_command.main)
+
+
+def test_request_prints_rows_of_sheet_x_as_an_inputs_body(capsys, labelled):
+    workbook, X = labelled
+    status, out, _ = request(capsys, workbook, "--rows", "4-6")
+    assert status == 0
+    assert json.loads(out) == {"inputs": X[3:6].tolist()}
+    status, out, _ = request(capsys, workbook)
+    assert json.loads(out) == {"inputs": X[:3].tolist()}  # rows 1-3 by default
+    status, out, _ = request(capsys, workbook, "--rows", "80")
+    assert json.loads(out) == {"inputs": X[79:80].tolist()}
+
+
+def test_request_rows_outside_the_sheet_are_an_error(capsys, labelled):
+    workbook, _ = labelled
+    status, out, err = request(capsys, workbook, "--rows", "79-81")
+    assert (status, out) == (2, "")
+    assert err == f"error: {workbook}: sheet X has rows 1-80; --rows 79-81 is not among them\n"
+
+
+def test_request_rows_must_be_a_row_or_a_range(capsys, labelled):
+    workbook, _ = labelled
+    status, _, err = request(capsys, workbook, "--rows", "first")
+    assert status == 2
+    assert err.splitlines()[-1] == (
+        "digitnet request: error: argument --rows: 'first' is not a row or a range FIRST-LAST"
     )

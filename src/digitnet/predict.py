@@ -6,10 +6,17 @@ MODEL is a weights.npz, the directory that holds one, or an MLflow model URI (ru
 models:/<name>/<version>). WORKBOOK has sheet X and, optionally, sheet y; it is checked exactly as
 the ingest stage checks it. The predictions (the digit and one score per digit, see `frames`) go
 to a CSV file and to a new sheet `predictions` in a copy of the workbook; the input is never
-overwritten. With labels in sheet y, the accuracy is printed as well.
+overwritten. With labels in sheet y, the accuracy is printed as well. Unless --csv and
+--workbook say otherwise, both go to predictions/ in the working directory, never beside the
+workbook: a workbook in data/ sits in a directory that DVC tracks.
+
+    digitnet request WORKBOOK [--rows 1-3] > request.json
+
+prints rows of sheet X as the JSON body of a REST request to `mlflow models serve`.
 """
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -29,6 +36,7 @@ from digitnet.workbook import read_for_prediction
 
 SHEET = "predictions"
 ROW = "row"  # the example's row in sheet X, as Excel numbers it
+OUT_DIR = Path("predictions")  # default outputs, relative to the working directory
 
 
 def is_model_uri(model):
@@ -70,7 +78,7 @@ def _load_file(path):
 def predict(*, model, workbook, csv=None, out_workbook=None, tracking_uri=None):
     """Predict every example of `workbook` with `model`; write the CSV and the workbook copy.
 
-    Defaults: <workbook stem>.predictions.csv and .predictions.xlsx beside the workbook.
+    Defaults: predictions/<workbook stem>.predictions.csv and .predictions.xlsx.
     Returns {'n_examples', 'accuracy' (None without labels), 'csv', 'workbook', 'sheet'}.
     """
     started = time.perf_counter()
@@ -105,12 +113,10 @@ def predict(*, model, workbook, csv=None, out_workbook=None, tracking_uri=None):
 
 
 def _outputs(workbook, csv, out_workbook):
-    """The CSV and workbook paths to write, defaults filled in; never the input itself."""
-    csv = Path(csv) if csv else workbook.with_name(f"{workbook.stem}.predictions.csv")
+    """The CSV and workbook paths to write, defaults (in OUT_DIR) filled in; never the input."""
+    csv = Path(csv) if csv else OUT_DIR / f"{workbook.stem}.predictions.csv"
     out_workbook = (
-        Path(out_workbook)
-        if out_workbook
-        else workbook.with_name(f"{workbook.stem}.predictions.xlsx")
+        Path(out_workbook) if out_workbook else OUT_DIR / f"{workbook.stem}.predictions.xlsx"
     )
     for out in (csv, out_workbook):
         if out.resolve() == workbook.resolve():
@@ -157,17 +163,18 @@ def parser():
         description="Predict the digits of a workbook's sheet X with a trained network.",
     )
     arguments.add_argument(
-        "model", help="weights.npz, its directory, or an MLflow model URI (runs:/<id>/model)"
+        "model",
+        help="weights.npz, its directory, or an MLflow model URI (models:/digits@champion)",
     )
     arguments.add_argument("workbook", help="an .xlsx with sheet X and, optionally, labels in y")
     arguments.add_argument(
-        "--csv", metavar="OUT.csv", help="where to write the CSV (default: beside the workbook)"
+        "--csv", metavar="OUT.csv", help="where to write the CSV (default: in predictions/)"
     )
     arguments.add_argument(
         "--workbook",
         dest="out_workbook",
         metavar="OUT.xlsx",
-        help="where to write the copy with the predictions sheet (default: beside the workbook)",
+        help="where to write the copy with the predictions sheet (default: in predictions/)",
     )
     arguments.add_argument(
         "--tracking-uri",
@@ -187,6 +194,68 @@ def main(argv=None):
             out_workbook=args.out_workbook,
             tracking_uri=args.tracking_uri,
         )
+
+
+def request_body(workbook, rows):
+    """{'inputs': [[pixel, ...], ...]}: rows `rows` (first, last) of sheet X, numbered as Excel
+    numbers them, as the body of a POST to a served model's /invocations."""
+    workbook = Path(workbook)
+    defaults = DataConfig()
+    X, _ = read_for_prediction(
+        workbook,
+        x_sheet=defaults.x_sheet,
+        y_sheet=defaults.y_sheet,
+        n_classes=defaults.n_classes,
+        max_file_mb=defaults.max_file_mb,
+        max_unpacked_mb=defaults.max_unpacked_mb,
+    )
+    first, last = rows
+    if not 1 <= first <= last <= len(X):
+        raise DigitnetError(
+            f"{workbook}: sheet {defaults.x_sheet} has rows 1-{len(X)}; --rows {first}-{last} "
+            "is not among them"
+        )
+    return {"inputs": X[first - 1 : last].tolist()}
+
+
+def _rows(text):
+    """'3' or '1-5' as (first, last)."""
+    first, _, last = text.partition("-")
+    try:
+        return int(first), int(last or first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a row or a range FIRST-LAST") from None
+
+
+def request_parser():
+    arguments = argparse.ArgumentParser(
+        prog="digitnet request",
+        description=(
+            "Print rows of a workbook's sheet X as the JSON body of a REST request to a model "
+            "that `mlflow models serve` runs."
+        ),
+        epilog=(
+            "example:\n  digitnet request data/digits.xlsx --rows 1-3 > request.json\n"
+            "  curl -s 127.0.0.1:5001/invocations -H 'Content-Type: application/json' "
+            "-d @request.json"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    arguments.add_argument("workbook", help="an .xlsx with sheet X")
+    arguments.add_argument(
+        "--rows",
+        type=_rows,
+        default=(1, 3),
+        metavar="FIRST-LAST",
+        help="rows of sheet X, as Excel numbers them (default 1-3)",
+    )
+    return arguments
+
+
+def request_main(argv=None):
+    args = request_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    with cli.reported():
+        print(json.dumps(request_body(args.workbook, args.rows)))
 
 
 if __name__ == "__main__":
