@@ -81,6 +81,30 @@ def test_the_run_that_trained_the_network_is_found_by_its_weights_and_gets_the_s
     assert artifacts == {
         f"evaluation/{name}" for name in (*evaluation.FIGURES, "metrics.json", "per_class.json")
     }
+    written = json.loads((workspace / "eval/metrics.json").read_text())
+    assert written["mlflow_run_id"] == run_id
+
+
+def test_the_runs_model_gets_its_accuracies_each_on_the_split_it_was_measured_on(tracked):
+    workspace, config = tracked
+    uri, run_id = evaluation.training_run(config, "model")
+    report = evaluate(config, run_id, uri)
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_run(run_id).info.experiment_id
+    (model,) = client.search_logged_models(
+        [experiment], order_by=[{"field_name": "metrics.val_accuracy", "ascending": False}]
+    )
+    linked = {m.key: m for m in model.metrics if m.key.endswith("_accuracy")}
+    assert set(linked) == {"train_accuracy", "val_accuracy", "test_accuracy"}
+    for key, split in (("train", "train"), ("val", "val"), ("test", "test")):
+        metric = linked[f"{key}_accuracy"]
+        assert metric.value == pytest.approx(report[f"{key}_accuracy"])
+        assert (metric.model_id, metric.run_id) == (model.model_id, run_id)
+        assert metric.dataset_name == f"digits {split}"
+    assert "test_recall_3" not in {m.key for m in model.metrics}  # on the run only
+    assert client.get_run(run_id).data.metrics["test_recall_3"] == pytest.approx(
+        report["per_class"]["3"]["recall"]
+    )
 
 
 def test_a_network_no_run_of_the_experiment_trained_has_no_run_to_log_to(tracked, capsys):

@@ -1,7 +1,11 @@
 """The MLflow edge: where runs go, and histories logged in batches."""
 
+import getpass
 import sqlite3
+import sys
+import types
 from contextlib import closing
+from importlib.machinery import ModuleSpec
 
 import pytest
 import sqlalchemy
@@ -12,8 +16,8 @@ from digitnet import tracking
 
 @pytest.fixture(autouse=True)
 def no_env(monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("DVC_ROOT", raising=False)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "DVC_ROOT", *tracking.DVC_TAGS):
+        monkeypatch.delenv(name, raising=False)
 
 
 def test_default_store_is_an_absolute_sqlite_file_in_the_working_directory(tmp_path, monkeypatch):
@@ -99,3 +103,83 @@ def test_a_run_ends_with_the_status_given(tmp_path):
 
 def test_git_commit_outside_a_repository_is_unknown(tmp_path):
     assert tracking.git_commit(cwd=tmp_path) == "unknown"
+
+
+def test_a_new_experiment_is_one_of_model_training_with_its_artifacts_beside_the_store(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # as from a Hydra output directory
+    uri = f"sqlite:///{tmp_path / 'project' / 'mlflow.db'}"
+    run_id = tracking.start_run(uri, "exp", "r", params={}, tags={})
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("exp")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert experiment.artifact_location == f"file://{tmp_path}/project/mlruns"
+    assert client.get_run(run_id).info.artifact_uri.startswith(f"file://{tmp_path}/project/mlruns/")
+
+
+def test_an_experiment_made_without_a_kind_is_given_one(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    made = client.create_experiment("exp", artifact_location=f"file://{tmp_path}/old")
+    assert "mlflow.experimentKind" not in client.get_experiment(made).tags
+    assert tracking.experiment_id(tracking.client(uri), "exp", uri) == made
+    experiment = client.get_experiment(made)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert experiment.artifact_location == f"file://{tmp_path}/old"  # what it was made with
+
+
+def test_a_server_chooses_its_own_artifact_location():
+    assert tracking.artifact_location("http://127.0.0.1:5000") is None
+    assert tracking.artifact_location("sqlite:////srv/p/mlflow.db") == "file:///srv/p/mlruns"
+
+
+def test_a_run_has_mlflows_tags_for_its_user_source_and_commit_and_no_git_commit_tag(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    run = MlflowClient(tracking_uri=uri).get_run(
+        tracking.start_run(uri, "exp", "r", params={}, tags={"data_md5": "abc"})
+    )
+    tags = run.data.tags
+    assert tags["mlflow.user"] == run.info.user_id == getpass.getuser()
+    assert tags["mlflow.source.type"] == "LOCAL"
+    assert tags["mlflow.source.name"] == tracking.source_name()
+    assert tags["mlflow.source.git.commit"] == tracking.git_commit()
+    assert tags["data_md5"] == "abc" and "git_commit" not in tags
+    assert not {"dvc.exp_name", "dvc.exp_baseline_rev"} & set(tags)
+
+
+def test_the_mlflow_user_name_and_a_given_source_win(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ada")
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    tags = {"mlflow.source.name": "digitnet.train"}
+    run = MlflowClient(tracking_uri=uri).get_run(tracking.start_run(uri, "exp", "r", {}, tags))
+    assert run.data.tags["mlflow.user"] == "ada"
+    assert run.data.tags["mlflow.source.name"] == "digitnet.train"
+
+
+def test_a_run_under_dvc_exp_run_names_the_experiment_and_its_baseline(tmp_path, monkeypatch):
+    monkeypatch.setenv("DVC_EXP_NAME", "azure-mink")
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "0" * 40)
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    run = MlflowClient(tracking_uri=uri).get_run(tracking.start_run(uri, "exp", "r", {}, {}))
+    assert run.data.tags["dvc.exp_name"] == "azure-mink"
+    assert run.data.tags["dvc.exp_baseline_rev"] == "0" * 40
+
+
+def test_the_source_is_the_module_run_else_the_scripts_name(monkeypatch):
+    main = types.ModuleType("__main__")
+    main.__spec__ = ModuleSpec("digitnet.stages.train", None)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert tracking.source_name() == "digitnet.stages.train"
+    main.__spec__ = None
+    monkeypatch.setattr(sys, "argv", ["/home/ada/.venv/bin/digitnet-train", "train.lr=0.3"])
+    assert tracking.source_name() == "digitnet-train"
+
+
+def test_a_dataset_digest_is_the_workbooks_md5_and_the_split_within_36_characters():
+    md5 = "3660aea3513c0bb46ec1c3721474f558"
+    assert tracking.dataset_digest(md5, 0, 0.1, 0.2) == "3660aea3-s0-v0.1-t0.2"
+    long = tracking.dataset_digest(md5, 123456789, 0.123456789, 0.2)
+    other = tracking.dataset_digest(md5, 123456789, 0.123456788, 0.2)
+    assert len(long) <= 36 and long.startswith("3660aea3-") and long != other

@@ -1,5 +1,7 @@
 """Training as the settings say: the model directory, the cost per epoch and one MLflow run."""
 
+import json
+
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -8,6 +10,7 @@ from digitnet import training
 from digitnet.artifacts import file_md5, load_npz, read_costs
 from digitnet.cli import load_config
 from digitnet.errors import TrainingError
+from digitnet.logged_model import download_model
 from digitnet.network import load
 from support import TINY_EPOCHS
 
@@ -43,7 +46,7 @@ def test_a_training_run_records_the_settings_the_cost_history_and_the_weights_md
     client, run = only_run(prepared)
     assert run.info.run_id == trained.run_id
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == training.run_name(config)
+    assert run.info.run_name == training.run_name(config) == "tiny"
     assert run.data.params["train.lr"] == "0.5"
     assert run.data.params["train.epochs"] == str(TINY_EPOCHS)
     history = client.get_metric_history(run.info.run_id, "cost")
@@ -76,11 +79,66 @@ def test_a_diverging_training_is_an_error_that_fails_its_run_and_writes_no_model
     assert run.info.status == "FAILED"
 
 
-def test_the_run_name_lists_the_settings_that_differ_from_the_defaults():
-    assert training.run_name(load_config()) == "defaults"
-    assert training.run_name(load_config(["train.lr=0.3", "seed=1"])) == "seed=1,train.lr=0.3"
-    named = load_config(["data.workbook=/somewhere/else/my.xlsx"])
-    assert training.run_name(named) == "data.workbook=my.xlsx"  # the file name only
+def test_the_run_name_is_the_preset_then_the_settings_that_differ_from_it():
+    assert training.run_name(load_config()) == "default"
+    assert training.run_name(load_config(["experiment=best"])) == "best"
+    assert training.run_name(load_config(["experiment=best", "train.lr=0.01"])) == "best lr=0.01"
+    changed = load_config(["model.hidden_sizes=[50,10]", "train.lr=0.3", "seed=1"])
+    assert training.run_name(changed) == "default seed=1 hidden=[50,10] lr=0.3"
+    named = load_config(["data.workbook=/somewhere/else/my.xlsx", "train.patience=null"])
+    assert training.run_name(named) == "default workbook=my.xlsx"  # the file name only
+    back = load_config(["experiment=tutorial", "train.batch_size=64"])  # the default's value
+    assert training.run_name(back) == "tutorial batch_size=64"
+
+
+def test_a_setting_changed_in_conf_shows_in_the_run_name(checkout, monkeypatch):
+    """As `dvc exp run -S conf/train/gd.yaml:lr=0.2` changes it: against the preset's own
+    settings, not against conf/ as it now is."""
+    monkeypatch.chdir(checkout)
+    gd = checkout / "conf/train/gd.yaml"
+    gd.write_text(gd.read_text().replace("lr: 0.5", "lr: 0.2", 1))
+    assert load_config().train.lr == 0.2
+    assert training.run_name(load_config()) == "default lr=0.2"
+
+
+def test_a_training_run_logs_its_splits_as_datasets_of_the_workbook(prepared):
+    config, trained = train()
+    client, run = only_run(prepared)
+    meta = json.loads((prepared / "artifacts/processed/meta.json").read_text())
+    digest = f"{meta['source_md5'][:8]}-s0-v0.25-t0.25"
+    inputs = {
+        {t.key: t.value for t in item.tags}["mlflow.data.context"]: item.dataset
+        for item in run.inputs.dataset_inputs
+    }
+    assert set(inputs) == {"training", "validation", "test"}
+    for context, split in (("training", "train"), ("validation", "val"), ("test", "test")):
+        dataset = inputs[context]
+        rows = load_npz(prepared / f"artifacts/processed/{split}.npz")
+        assert (dataset.name, dataset.digest) == (f"digits {split}", digest)
+        assert json.loads(dataset.source) == {"uri": (prepared / "data/digits.xlsx").as_uri()}
+        assert json.loads(dataset.profile)["features_shape"] == list(rows["X"].shape)
+
+
+def test_a_training_run_is_named_after_its_preset_and_so_is_its_model(prepared, capsys):
+    config, trained = train("train.lr=0.25")
+    client, run = only_run(prepared)
+    assert run.info.run_name == "tiny lr=0.25"
+    assert run.data.params["preset"] == "tiny"
+    (model,) = client.search_logged_models([run.info.experiment_id])
+    assert (model.name, model.source_run_id) == ("tiny lr=0_25", run.info.run_id)
+    assert (
+        capsys.readouterr()
+        .out.rstrip()
+        .endswith(f"; MLflow run {run.info.run_id}; model models:/{model.model_id}")
+    )
+
+
+def test_the_models_old_uri_runs_id_model_still_downloads_it(prepared, tmp_path):
+    _, trained = train()
+    uri = f"sqlite:///{prepared / 'mlflow.db'}"
+    local = download_model(uri, f"runs:/{trained.run_id}/model", tmp_path / "dst")
+    weights = local / "artifacts" / "weights.npz"
+    assert weights.read_bytes() == (prepared / "model/weights.npz").read_bytes()
 
 
 def test_the_same_settings_and_seed_give_identical_weights_and_another_seed_others(prepared):

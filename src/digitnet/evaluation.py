@@ -16,7 +16,9 @@ def evaluate_model(*, processed, model_dir, out, tracking_uri=None, run_id=None)
 
     The PNGs: cost curve, confusion matrix, the misclassified test digits and the hidden units'
     incoming weights as images. Accuracy is the share of examples whose highest output is the
-    true class (argmax). With `run_id`, that MLflow run receives the metrics and figures.
+    true class (argmax). With `run_id`, that MLflow run receives the metrics and figures, the
+    model it logged its accuracies, and metrics.json the run's id (`mlflow_run_id`), which
+    `dvc metrics show` and `dvc exp show` then list beside the scores.
     """
     processed, model_dir, out = Path(processed), Path(model_dir), Path(out)
     network = load(model_dir / "weights.npz")
@@ -38,7 +40,7 @@ def evaluate_model(*, processed, model_dir, out, tracking_uri=None, run_id=None)
         for c in range(n_classes)
     }
     with atomic_dir(out) as tmp:
-        save_json(tmp / "metrics.json", summary)
+        save_json(tmp / "metrics.json", summary | ({"mlflow_run_id": run_id} if run_id else {}))
         save_json(tmp / "per_class.json", per_class)
         rows = "".join(f"{t},{p}\n" for t, p in zip(test_true, test_pred, strict=True))
         write_text(tmp / "confusion.csv", "actual,predicted\n" + rows)
@@ -63,11 +65,24 @@ def _figures(directory, network, costs, confusion, test_pixels, test_true, test_
     plots.hidden_weights(network.weights[0], directory / "hidden_weights.png", title=title)
 
 
+ON_DATASET = {"train_accuracy": "training", "val_accuracy": "validation", "test_accuracy": "test"}
+
+
 def _log_evaluation(uri, run_id, scores, out, model_dir):
-    tracking.log_metrics(uri, run_id, scores)
+    """The scores on the run; the accuracies also on the model it logged, each linked to the
+    dataset (split) it was measured on, so the Models tab ranks models by them."""
+    model_id = tracking.logged_model_id(uri, run_id)
+    datasets = tracking.run_datasets(uri, run_id) if model_id else {}
+    linked = [
+        (key, scores[key], model_id, datasets.get(context, (None, None)))
+        for key, context in ON_DATASET.items()
+        if model_id and key in scores
+    ]
+    rest = {key: value for key, value in scores.items() if key not in {k for k, *_ in linked}}
+    tracking.log_batch(uri, run_id, metrics=rest, model_metrics=linked)
     files = [out / name for name in FIGURES + ("metrics.json", "per_class.json")]
     tracking.log_artifacts(uri, run_id, files, "evaluation")
-    # beside, not inside, the pyfunc model at runs:/<id>/model, which carries its own copy
+    # beside, not inside, the run's pyfunc model, which carries its own copy
     tracking.log_artifacts(uri, run_id, [model_dir / "weights.npz"], "weights")
 
 

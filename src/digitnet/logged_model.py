@@ -14,13 +14,23 @@ from pathlib import Path
 from digitnet.errors import DigitnetError
 from digitnet.tracking import client
 
-MODEL_NAME = "model"  # a run's model is runs:/<run id>/model
+MODEL_NAME = "model"  # the name of a model logged without one, and of every model before names
+NOT_IN_NAMES = str.maketrans({c: "_" for c in "/:.%\"'"})  # MLflow refuses them in model names
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")  # the pyfunc model, as code
 MODEL_REQUIREMENTS = ("mlflow", "numpy", "pandas")  # all that the model code imports
 
 
-def log_model(uri, run_id, weights, examples, registered_name=None):
+def model_name(run_name):
+    """The name of a run's model: the run's, with the characters MLflow refuses in model names
+    ('.', '/', ':' ...) written '_': 'best lr=0.01' → 'best lr=0_01'."""
+    return run_name.translate(NOT_IN_NAMES) or MODEL_NAME
+
+
+def log_model(uri, run_id, weights, examples, registered_name=None, name=MODEL_NAME):
     """Log the network saved at `weights` as the pyfunc model of run `run_id`; its models:/ URI.
+
+    The model is named `model_name(name)`, so that the Models tab tells one run's from
+    another's; it is models:/<model id>, or runs:/<run id>/<that name>.
 
     A model from code (mlflow_model.py) whose artifact is the weights .npz and whose code is the
     digitnet package, so it loads from its own files, without pickle. The signature is built
@@ -39,11 +49,12 @@ def log_model(uri, run_id, weights, examples, registered_name=None):
     # with the run, which the model names as its source, rather than being copied onto it.
     mlflow_client = client(uri)
     experiment = mlflow_client.get_run(run_id).info.experiment_id
-    model = mlflow_client.create_logged_model(experiment, MODEL_NAME, source_run_id=run_id)
+    name = model_name(name)
+    model = mlflow_client.create_logged_model(experiment, name, source_run_id=run_id)
     with _fluent(uri), _path_kept():
         info = Model.log(
             artifact_path=None,
-            name=MODEL_NAME,
+            name=name,
             flavor=mlflow.pyfunc,
             run_id=run_id,
             model_id=model.model_id,
@@ -86,8 +97,10 @@ def _requirements():
 
 
 def download_model(uri, model_uri, dst):
-    """Download the MLflow model at `model_uri` (runs:/<run id>/model, models:/<name>/<version>)
-    into the directory `dst`; the local path of the model. An unknown one is a DigitnetError."""
+    """Download the MLflow model at `model_uri` (models:/<model id>, runs:/<run id>/<name>,
+    models:/<name>/<version>) into the directory `dst`; the local path of the model. An unknown
+    one is a DigitnetError. runs:/<run id>/model, the URI of every run's model before models
+    were named after their runs, still finds the run's model whatever its name."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -97,10 +110,27 @@ def download_model(uri, model_uri, dst):
     try:
         client(uri)  # a store of an older MLflow is upgraded under the lock
         with _fluent(uri):
-            return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=dst))
+            resolved = _named_model_uri(uri, model_uri)
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=resolved, dst_path=dst))
     except (MlflowException, OSError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DigitnetError(f"no MLflow model at {model_uri} in {uri} ({message})") from None
+
+
+def _named_model_uri(uri, model_uri):
+    """models:/<model id> for runs:/<run id>/model when the run's model has another name."""
+    run_id, _, rest = model_uri.removeprefix("runs:/").partition("/")
+    if not model_uri.startswith("runs:/") or rest.split("/")[0] != MODEL_NAME:
+        return model_uri
+    mlflow_client = client(uri)
+    experiment = mlflow_client.get_run(run_id).info.experiment_id
+    models = mlflow_client.search_logged_models(
+        [experiment], filter_string=f"source_run_id = '{run_id}'", max_results=10
+    )
+    if not models or any(model.name == MODEL_NAME for model in models):
+        return model_uri
+    newest = max(models, key=lambda model: model.creation_timestamp)
+    return f"models:/{newest.model_id}" + rest.removeprefix(MODEL_NAME)
 
 
 @contextmanager

@@ -64,6 +64,7 @@ class SweepCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         ensure_processed(settings)
         info = {"sweep_id": sweep_id(sweep_dir), "parent_run_id": None, "tracking_uri": None}
+        info["source"] = tracking.source_name()  # the command, also for jobs in other processes
         if settings.tracking.enabled:
             uri = tracking.tracking_uri(settings.tracking.uri)
             if stale := tracking.mark_stale(uri, settings.tracking.experiment):
@@ -75,11 +76,7 @@ class SweepCallback(Callback):
                 settings.tracking.experiment,
                 f"sweep {info['sweep_id']}",
                 params={"sweep.overrides": " ".join(overrides) or "(none)"},
-                tags={
-                    "sweep_id": info["sweep_id"],
-                    "sweep_dir": str(sweep_dir),
-                    "git_commit": tracking.git_commit(),
-                },
+                tags={"sweep_id": info["sweep_id"], "sweep_dir": str(sweep_dir)},
             )
         save_json(sweep_dir / SWEEP_FILE, info)
         print(f"sweep {info['sweep_id']}: writing to {sweep_dir}", flush=True)
@@ -145,7 +142,7 @@ def run_job(cfg, hydra_config):
     }
     report = {}
     try:
-        report = _run(cfg, hydra_config, out_dir, name=",".join(overrides) or "defaults")
+        report = _run(cfg, hydra_config, out_dir)
     except DigitnetError as exc:
         record.update(status="FAILED", error=str(exc))
     except Exception as exc:  # a bug must not take the other jobs down with it
@@ -160,14 +157,14 @@ def run_job(cfg, hydra_config):
     return report.get("val_accuracy", math.nan)
 
 
-def _run(cfg, hydra_config, out_dir, name):
-    """The job's experiment, as a child of the sweep's parent run when there is one."""
+def _run(cfg, hydra_config, out_dir):
+    """The job's experiment, as a child of the sweep's parent run when there is one; named
+    like any run, from its preset and what differs from it."""
     info_file = Path(str(hydra_config.sweep.dir)).resolve() / SWEEP_FILE
     info = load_json(info_file) if info_file.is_file() else {}
+    tags = {"sweep_id": info.get("sweep_id", ""), "job": str(hydra_config.job.num)}
+    if info.get("source"):
+        tags[tracking.SOURCE_NAME_TAG] = info["source"]
     return run_experiment(
-        to_config(cfg),
-        out_dir,
-        name=name,
-        parent_run_id=info.get("parent_run_id"),
-        tags={"sweep_id": info.get("sweep_id", ""), "job": str(hydra_config.job.num)},
+        to_config(cfg), out_dir, parent_run_id=info.get("parent_run_id"), tags=tags
     )

@@ -7,12 +7,16 @@ process-global active run.
 
 import fcntl
 import functools
+import getpass
+import hashlib
 import logging
 import os
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,12 +32,24 @@ def tracking_uri(configured=None, root=None):
         return env
     if configured:
         return configured
-    root = Path(root or os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
-    return f"sqlite:///{root / 'mlflow.db'}"
+    return f"sqlite:///{Path(root).resolve() if root else project_root()}/mlflow.db"
+
+
+def project_root():
+    """DVC_ROOT (the main checkout, also under `dvc exp run`), else the working directory."""
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
 
 
 HOST_TAG, PID_TAG = "digitnet.host", "digitnet.pid"  # which process owns a RUNNING run
 WEIGHTS_TAG = "weights_md5"  # links a model file to the MLflow run that trained it
+# MLflow's own tag names (mlflow.utils.mlflow_tags): the UI's User, Source and Version columns.
+USER_TAG, GIT_COMMIT_TAG = "mlflow.user", "mlflow.source.git.commit"
+SOURCE_NAME_TAG, SOURCE_TYPE_TAG = "mlflow.source.name", "mlflow.source.type"
+# The experiment's kind: the UI opens a model-training experiment on its runs, not on GenAI.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
+CONTEXT_TAG = "mlflow.data.context"  # what a run used a dataset for: training, validation, test
+# Set by `dvc exp run` for every stage command (dvc/env.py): the experiment and its baseline.
+DVC_TAGS = {"DVC_EXP_NAME": "dvc.exp_name", "DVC_EXP_BASELINE_REV": "dvc.exp_baseline_rev"}
 _READY = set()  # stores this process has already opened under the lock
 _STORES = set()  # the real paths of those stores, for _write_ahead
 
@@ -96,45 +112,96 @@ def _write_ahead(connection, _record):
         connection.execute("PRAGMA synchronous=NORMAL")
 
 
-def experiment_id(mlflow_client, name):
-    """The id of experiment `name`, created if missing (tolerating a concurrent creator)."""
+def artifact_location(uri):
+    """<directory of the store>/mlruns as a file URI for a SQLite store; None (the server's
+    choice) for any other.
+
+    Without it MLflow files a new experiment's artifacts under ./mlruns of whichever directory
+    the first run happened to start in: a Hydra output directory, a `dvc exp run` temporary copy.
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
+
+
+def experiment_id(mlflow_client, name, uri=None):
+    """The id of experiment `name`, created if missing (tolerating a concurrent creator).
+
+    A new experiment keeps its artifacts beside a SQLite store (`artifact_location`), and every
+    experiment is tagged as one of model training (KIND_TAG), also one made before that tag.
+    """
     from mlflow.exceptions import MlflowException
 
     experiment = mlflow_client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
+    if experiment is None:
+        try:
+            return mlflow_client.create_experiment(
+                name, artifact_location=artifact_location(uri or ""), tags={KIND_TAG: KIND}
+            )
+        except MlflowException:
+            experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment.tags.get(KIND_TAG) is None:
+        mlflow_client.set_experiment_tag(experiment.experiment_id, KIND_TAG, KIND)
+    return experiment.experiment_id
+
+
+def standard_tags(source=None):
+    """MLflow's tags for who ran what from which commit, and the DVC experiment if any.
+
+    The source is the module run (`digitnet.stages.train`, `digitnet.train`), which the UI's
+    Source column shows; `source` names it where the process is not the command (a sweep's
+    worker). The user is MLflow's: MLFLOW_TRACKING_USERNAME, else the login name.
+    """
+    tags = {
+        USER_TAG: os.environ.get("MLFLOW_TRACKING_USERNAME") or _user(),
+        SOURCE_NAME_TAG: source or source_name(),
+        SOURCE_TYPE_TAG: "LOCAL",
+        GIT_COMMIT_TAG: git_commit(),
+    }
+    return tags | {tag: os.environ[name] for name, tag in DVC_TAGS.items() if os.environ.get(name)}
+
+
+def _user():
     try:
-        return mlflow_client.create_experiment(name)
-    except MlflowException:
-        return mlflow_client.get_experiment_by_name(name).experiment_id
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name for this uid, as in some containers
+        return "unknown"
+
+
+def source_name():
+    """The module this process runs (`python -m digitnet.train`), else its script's name."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:
+        return spec.name.removesuffix(".__main__")
+    return Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
 
 
 def start_run(uri, experiment, run_name, params, tags, parent_run_id=None):
-    """Create a run with its params and tags; return its id. The run stays RUNNING.
+    """Create a run with its params, MLflow's standard tags and `tags`; return its id.
 
-    With `parent_run_id` the run is nested under that run in the MLflow UI.
+    The run stays RUNNING. `tags` win over the standard ones. With `parent_run_id` the run is
+    nested under that run in the MLflow UI.
     """
-    from mlflow.entities import Param, RunTag
+    from mlflow.entities import Param
 
     mlflow_client = client(uri)
     nesting = {"mlflow.parentRunId": parent_run_id} if parent_run_id else {}
     nesting |= {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
-    experiment = experiment_id(mlflow_client, experiment)
-    run = mlflow_client.create_run(experiment, run_name=run_name, tags=nesting)
-    mlflow_client.log_batch(
-        run.info.run_id,
-        params=[Param(k, str(v)) for k, v in params.items()],
-        tags=[RunTag(k, str(v)) for k, v in tags.items()],
-    )
+    labels = standard_tags(tags.get(SOURCE_NAME_TAG)) | {k: str(v) for k, v in tags.items()}
+    experiment = experiment_id(mlflow_client, experiment, uri)
+    run = mlflow_client.create_run(experiment, run_name=run_name, tags=labels | nesting)
+    mlflow_client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
     return run.info.run_id
 
 
-def log_batch(uri, run_id, metrics=None, histories=None, tags=None):
+def log_batch(uri, run_id, metrics=None, histories=None, tags=None, model_metrics=None):
     """Scalar metrics, histories and tags of run `run_id`, all in one log_batch call.
 
     `histories` maps a key to its values, one per step (step = 1-based epoch). One call is one
     round of MLflow's checks and writes, not one per value or per kind. MlflowClient.log_batch
-    itself splits long lists into requests of at most 1000 metrics.
+    itself splits long lists into requests of at most 1000 metrics. `model_metrics`, a list of
+    (key, value, model id, (dataset name, digest) or None), are the run's metrics too, and also
+    the logged model's, measured on that dataset: the Models tab ranks models by them.
     """
     from mlflow.entities import Metric, RunTag
 
@@ -142,8 +209,66 @@ def log_batch(uri, run_id, metrics=None, histories=None, tags=None):
     batch = [Metric(k, float(v), timestamp, 0) for k, v in (metrics or {}).items()]
     for key, values in (histories or {}).items():
         batch += [Metric(key, float(v), timestamp, step) for step, v in enumerate(values, start=1)]
+    for key, value, model_id, (name, digest) in model_metrics or ():
+        batch.append(Metric(key, float(value), timestamp, 0, model_id, name, digest))
     labels = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
     client(uri).log_batch(run_id, metrics=batch, tags=labels)
+
+
+def log_datasets(uri, run_id, datasets, source, digest):
+    """Record the splits a run used as its MLflow datasets (the UI's Datasets column).
+
+    `datasets` maps a context (training, validation, test) to (name, features, targets); the
+    arrays are described (shape, dtype), not copied. `source` is the workbook's file URI and
+    `digest` says which rows: the workbook's MD5 and the split settings (see `dataset_digest`).
+    """
+    import mlflow.data
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    inputs = []
+    for context, (name, features, targets) in datasets.items():
+        with warnings.catch_warnings():
+            # MLflow registers a local-file source for both "" and "file:" URIs, then warns
+            # that a path is either; the two are the same class.
+            warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
+            dataset = mlflow.data.from_numpy(
+                features, source=source, targets=targets, name=name, digest=digest
+            )
+        entity = Dataset(**dataset.to_dict())
+        inputs.append(DatasetInput(entity, [InputTag(CONTEXT_TAG, context)]))
+    client(uri).log_inputs(run_id, datasets=inputs)
+
+
+def dataset_digest(source_md5, seed, val_fraction, test_fraction):
+    """'3660aea3-s0-v0.1-t0.2': which rows of which workbook, within MLflow's 36 characters
+    (past them, the settings are hashed)."""
+    settings = f"s{seed}-v{val_fraction}-t{test_fraction}"
+    if len(settings) > 27:
+        settings = hashlib.md5(settings.encode()).hexdigest()[:12]
+    return f"{source_md5[:8]}-{settings}"
+
+
+def run_datasets(uri, run_id):
+    """{context: (name, digest)} of the datasets logged on run `run_id`."""
+    found = {}
+    for item in client(uri).get_run(run_id).inputs.dataset_inputs:
+        context = {tag.key: tag.value for tag in item.tags}.get(CONTEXT_TAG)
+        if context:
+            found[context] = (item.dataset.name, item.dataset.digest)
+    return found
+
+
+def logged_model_id(uri, run_id):
+    """The id of the newest model that run `run_id` logged, or None."""
+    mlflow_client = client(uri)
+    experiment = mlflow_client.get_run(run_id).info.experiment_id
+    models = mlflow_client.search_logged_models(
+        [experiment],
+        filter_string=f"source_run_id = '{run_id}'",
+        order_by=[{"field_name": "creation_timestamp", "ascending": False}],
+        max_results=1,
+    )
+    return models[0].model_id if models else None
 
 
 def log_metrics(uri, run_id, metrics):

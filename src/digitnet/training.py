@@ -5,17 +5,19 @@ The loop itself is `fit.fit`, which knows nothing of settings or files; this mod
 the run.
 """
 
+import functools
 import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from digitnet import nn, tracking
 from digitnet.artifacts import atomic_dir, file_md5, load_json, load_npz, write_costs
 from digitnet.augment import augment
-from digitnet.config import Config, flatten
+from digitnet.config import Config, conf_dir, flatten
 from digitnet.errors import ConfigError, TrainingError
 from digitnet.fit import Diverged, fit
 from digitnet.logged_model import log_model
@@ -52,21 +54,23 @@ def train_model(*, config, processed, model_dir, name=None, parent_run_id=None, 
     )
     X, Y = network.scaled(X).astype(dtype), Y.astype(dtype)
     validation = _validation(network, processed / "val.npz", dtype)
-    source_md5 = load_json(processed / "meta.json")["source_md5"]
-    uri, run_id = _open_run(config, name, source_md5, parent_run_id, tags)
+    meta = load_json(processed / "meta.json")
+    name = name or config.tracking.run_name or run_name(config)
+    uri, run_id = _open_run(config, name, meta["source_md5"], parent_run_id, tags)
 
     with tracking.ending(uri, run_id):
+        if run_id:
+            _log_datasets(uri, run_id, config, processed, meta)
         history, seconds = _fit(config, network, X, Y, rng, validation)
         with atomic_dir(model_dir) as tmp:
             save(tmp / "weights.npz", network)
             write_costs(tmp / "cost.csv", history.cost)
+        model_uri = None
         if run_id:
-            _log_training(uri, run_id, config, history, seconds, Path(model_dir), data["X"][:3])
-
-    print(
-        describe(config, layer_sizes, history, seconds)
-        + (f"; MLflow run {run_id}" if run_id else "")
-    )
+            logged = _log_training(uri, run_id, config, history, seconds, Path(model_dir), name)
+            model_uri = logged(data["X"][:3])  # input example: the first rows of raw pixels
+    logged = [f"MLflow run {run_id}"] * bool(run_id) + [f"model {model_uri}"] * bool(model_uri)
+    print("; ".join([describe(config, layer_sizes, history, seconds), *logged]))
     return Trained(network, history.cost, run_id, seconds)
 
 
@@ -98,16 +102,40 @@ def _open_run(config, name, source_md5, parent_run_id, tags):
     run_id = tracking.start_run(
         uri,
         config.tracking.experiment,
-        name or config.tracking.run_name or run_name(config),
+        name,
         params=flatten(config),
-        tags={"git_commit": tracking.git_commit(), "data_md5": source_md5} | (tags or {}),
+        tags={"data_md5": source_md5} | (tags or {}),
         parent_run_id=parent_run_id,
     )
     return uri, run_id
 
 
-def _log_training(uri, run_id, config, history, seconds, model_dir, examples):
-    """The cost histories, timings and weights' MD5 in one batch; the model, if asked for."""
+SPLIT_CONTEXTS = {"train": "training", "val": "validation", "test": "test"}
+
+
+def _log_datasets(uri, run_id, config, processed, meta):
+    """The train, validation and test splits as the run's datasets, named '<workbook> <split>'.
+
+    Their source is the workbook, an absolute file URI in the project (a `dvc exp run` copy is
+    temporary); their digest, the workbook's MD5 and the split settings.
+    """
+    workbook = Path(config.data.workbook)
+    source = (tracking.project_root() / workbook).resolve().as_uri()
+    digest = tracking.dataset_digest(
+        meta["source_md5"], meta["seed"], meta["val_fraction"], meta["test_fraction"]
+    )
+    datasets = {}
+    for split, context in SPLIT_CONTEXTS.items():
+        path = processed / f"{split}.npz"
+        rows = load_npz(path) if path.is_file() else {"X": ()}
+        if len(rows["X"]):
+            datasets[context] = (f"{workbook.stem} {split}", rows["X"], rows["Y"])
+    tracking.log_datasets(uri, run_id, datasets, source, digest)
+
+
+def _log_training(uri, run_id, config, history, seconds, model_dir, name):
+    """The cost histories, timings and weights' MD5 in one batch; then a function that logs the
+    model, if asked for, named after the run, and returns its URI (or returns None)."""
     weights_file = model_dir / "weights.npz"
     histories = {"cost": history.cost}
     if history.val_cost is not None:
@@ -123,8 +151,10 @@ def _log_training(uri, run_id, config, history, seconds, model_dir, examples):
         histories=histories,
         tags={tracking.WEIGHTS_TAG: file_md5(weights_file)},
     )
-    if config.tracking.log_model:  # input example: the first rows of raw pixels
-        log_model(uri, run_id, weights_file, examples, config.tracking.register_model)
+    if not config.tracking.log_model:
+        return lambda examples: None
+    register = config.tracking.register_model
+    return lambda examples: log_model(uri, run_id, weights_file, examples, register, name=name)
 
 
 def _fit(config, network, X, Y, rng, validation):
@@ -187,24 +217,59 @@ def fit_config(config, weights, biases, X, Y, rng, validation=None, on_epoch=Non
     )
 
 
+NAMED = ("seed", "data", "model", "train")  # the settings a run name tells apart
+SHORT = {"model.hidden_sizes": "hidden"}  # a shorter word where the setting's own is long
+
+
 def run_name(config):
-    """The settings that differ from the built-in defaults, e.g. 'seed=1,train.lr=0.3'.
+    """The preset, then the settings that differ from it: 'best', 'best lr=0.01',
+    'default hidden=[50] lr=0.3'.
 
-    A workbook is named by its file name only, to keep run names short in the MLflow UI.
+    Keys are shortened to their last part (or SHORT's word) where no other setting ends the
+    same; a workbook is named by its file name. The preset's settings are the schema's defaults
+    with conf/experiment/<preset>.yaml on top, not conf/ as it now is: a `dvc exp run -S
+    conf/train/gd.yaml:lr=0.2` is then named 'default lr=0.2', as it should be.
     """
-
-    def settings(cfg):
-        flat = flatten(cfg)
-        flat["data.workbook"] = Path(flat["data.workbook"]).name
-        return flat
-
-    defaults = settings(Config())
-    changed = [
-        f"{key}={value}"
-        for key, value in settings(config).items()
-        if key.split(".")[0] in ("seed", "data", "model", "train") and defaults[key] != value
+    ours, base = _named_settings(config), _named_settings(preset_settings(config.preset))
+    changed = [key for key, value in ours.items() if base.get(key) != value]
+    leaves = [key.rsplit(".", 1)[-1] for key in ours]
+    words = [
+        SHORT.get(key) or (leaf if leaves.count(leaf) == 1 else key)
+        for key, leaf in zip(ours, leaves, strict=True)
     ]
-    return ",".join(changed) or "defaults"
+    short = dict(zip(ours, words, strict=True))
+    return " ".join([config.preset] + [f"{short[key]}={_text(ours[key])}" for key in changed])
+
+
+def _named_settings(config):
+    flat = {k: v for k, v in flatten(config).items() if k.split(".")[0] in NAMED}
+    flat["data.workbook"] = Path(flat["data.workbook"]).name
+    return flat
+
+
+def _text(value):
+    """A setting as on a Hydra command line: [50,10], null, true, 0.01."""
+    if isinstance(value, list):
+        return "[" + ",".join(map(_text, value)) + "]"
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return str(value)
+
+
+def preset_settings(preset):
+    """The `Config` that experiment=<preset> gives on the schema's defaults."""
+    return _preset_settings(conf_dir() / "experiment" / f"{preset}.yaml")
+
+
+@functools.cache
+def _preset_settings(path):
+    """Read once per process: a preset is a few lines of YAML, merged onto the schema without
+    composing conf/ again (which a running Hydra app would not allow anyway)."""
+    schema = OmegaConf.structured(Config)
+    if path.is_file():
+        preset = OmegaConf.load(path) or OmegaConf.create()
+        schema = OmegaConf.merge(schema, {k: v for k, v in preset.items() if k != "defaults"})
+    return OmegaConf.to_object(schema)
 
 
 def describe(config, layer_sizes, history, seconds):
