@@ -1,10 +1,32 @@
 """Settings: conf/ composes into the typed schema; bad settings fail before any work."""
 
-import pytest
+import json
 
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+
+from digitnet import augment, nn, optim, preprocess
 from digitnet.cli import load_config
-from digitnet.config import Config, flatten
+from digitnet.config import (
+    Activation,
+    Augmentation,
+    Config,
+    DType,
+    Init,
+    Optimizer,
+    Output,
+    Scaling,
+    Schedule,
+    conf_dir,
+    flatten,
+)
 from digitnet.errors import ConfigError
+
+TRAIN_KEYS = (
+    "lr, epochs, batch_size, l2, optimizer, momentum, beta1, beta2, schedule, step_every, gamma, "
+    "lr_min, patience, dtype, augment"
+)
 
 
 def test_conf_files_agree_with_the_schema_defaults():
@@ -51,8 +73,13 @@ def test_a_preset_is_only_a_starting_point_for_overrides():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["train.foo=1"], "unknown setting 'train.foo' (the valid keys are in conf/)"),
-        (["+train.foo=1"], "unknown setting 'train.foo' (Key 'foo' not in 'TrainConfig')"),
+        (["train.foo=1"], f"unknown setting 'train.foo'; train has {TRAIN_KEYS}"),
+        (["+train.foo=1"], f"unknown setting 'train.foo'; train has {TRAIN_KEYS}"),
+        (
+            ["+foo=1"],
+            "unknown setting 'foo'; the top level has seed, preset, data, model, train, "
+            "tracking, paths",
+        ),
         (
             ["train.epochs=abc"],
             "setting 'train.epochs': Value 'abc' of type 'str' could not be converted to Integer",
@@ -72,17 +99,22 @@ def test_a_preset_is_only_a_starting_point_for_overrides():
         ),
         (
             ["model.activation=softplus"],
-            "setting model.activation = 'softplus' "
+            "setting model.activation = 'softplus': "
             "choose one of sigmoid, tanh, relu, leaky_relu, swish",
         ),
-        (["model.output=tanh"], "setting model.output = 'tanh' choose one of sigmoid, softmax"),
+        (["model.output=tanh"], "setting model.output = 'tanh': choose one of sigmoid, softmax"),
+        (
+            ["model.activation=Relu"],
+            "setting model.activation = 'Relu': "
+            "choose one of sigmoid, tanh, relu, leaky_relu, swish",
+        ),
         (
             ["model.init=zeros"],
-            "setting model.init = 'zeros' choose one of glorot_uniform, glorot_normal, he",
+            "setting model.init = 'zeros': choose one of glorot_uniform, glorot_normal, he",
         ),
         (
             ["data.scaling=zscore"],
-            "setting data.scaling = 'zscore' choose one of none, standard, minmax",
+            "setting data.scaling = 'zscore': choose one of none, standard, minmax",
         ),
         (
             ["data.val_fraction=0.5", "data.test_fraction=0.5"],
@@ -91,19 +123,26 @@ def test_a_preset_is_only_a_starting_point_for_overrides():
         ),
         (
             ["experiment=nope"],
-            "In 'config': Could not find 'experiment/nope'; "
-            "choose one of best, default, ng_ex4, tiny, tutorial",
+            "no preset experiment=nope; choose one of best, default, ng_ex4, tiny, tutorial",
+        ),
+        (["sweep=nope"], "no preset sweep=nope; choose one of grid"),
+        (
+            ["+sweep=grid"],
+            "+sweep=grid: write sweep=grid, without the + (sweep has a default)",
         ),
         (
             ["train.optimizer=rmsprop"],
-            "setting train.optimizer = 'rmsprop' choose one of sgd, momentum, nesterov, adam",
+            "setting train.optimizer = 'rmsprop': choose one of sgd, momentum, nesterov, adam",
         ),
         (
             ["train.schedule=linear"],
-            "setting train.schedule = 'linear' choose one of constant, step, cosine",
+            "setting train.schedule = 'linear': choose one of constant, step, cosine",
         ),
-        (["train.dtype=float16"], "setting train.dtype = 'float16' choose one of float64, float32"),
-        (["train.augment=flips"], "setting train.augment = 'flips' choose one of none, shifts"),
+        (
+            ["train.dtype=float16"],
+            "setting train.dtype = 'float16': choose one of float64, float32",
+        ),
+        (["train.augment=flips"], "setting train.augment = 'flips': choose one of none, shifts"),
         (["train.momentum=1"], "setting train.momentum = 1.0 must lie in [0, 1)"),
         (["train.beta2=-0.1"], "setting train.beta2 = -0.1 must lie in [0, 1)"),
         (["train.gamma=0"], "setting train.gamma = 0.0 must lie in (0, 1]"),
@@ -138,3 +177,53 @@ def test_flatten_names_params_by_their_dotted_keys():
     assert flat["seed"] == 0
     assert flat["preset"] == "default"
     assert "tracking.experiment" in flat
+
+
+def test_the_schema_is_hydras_own_so_hydra_refuses_a_bad_value_without_digitnet_checking():
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        assert compose("config")["train"]["lr"] == 0.5
+        with pytest.raises(ConfigCompositionException) as refused:
+            compose("config", ["model.activation=Relu"])
+    assert "expected one of [sigmoid, tanh, relu, leaky_relu, swish]" in str(
+        refused.value.__cause__
+    )
+
+
+@pytest.mark.parametrize(
+    ("choices", "table"),
+    [
+        (Activation, nn.ACTIVATIONS),
+        (Output, nn.OUTPUTS),
+        (Init, nn.INITS),
+        (Optimizer, optim.OPTIMIZERS),
+        (Schedule, optim.SCHEDULES),
+        (Augmentation, augment.AUGMENTATIONS),
+        (Scaling, preprocess.SCALINGS),
+        (DType, ("float64", "float32")),
+    ],
+)
+def test_the_choices_of_a_named_setting_are_the_names_of_the_table_it_picks_from(choices, table):
+    assert [choice.value for choice in choices] == list(table)
+    assert [choice.name for choice in choices] == list(table)
+
+
+def test_a_chosen_name_behaves_as_the_plain_string_everywhere_it_is_used():
+    activation = load_config(["model.activation=relu"]).model.activation
+    assert activation is Activation.relu
+    assert activation == "relu" and str(activation) == "relu" and f"{activation}" == "relu"
+    assert nn.ACTIVATIONS[activation] is nn.ACTIVATIONS["relu"]
+    assert json.dumps({"activation": activation}) == '{"activation": "relu"}'
+
+
+def test_flatten_writes_chosen_names_as_plain_strings():
+    flat = flatten(load_config(["experiment=best"]))
+    assert (flat["model.activation"], flat["train.optimizer"]) == ("relu", "adam")
+    assert type(flat["model.activation"]) is str and type(flat["data.scaling"]) is str
+
+
+def test_sweep_grid_is_chosen_like_any_group_without_a_plus():
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        cfg = compose("config", ["sweep=grid"], return_hydra_config=True)
+    assert cfg.hydra.runtime.choices.sweep == "grid"
+    assert cfg.hydra.sweeper.params["train.lr"] == "0.1,0.5,1.0"
+    assert load_config(["sweep=grid"]) == Config()

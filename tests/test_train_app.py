@@ -39,36 +39,58 @@ def test_the_app_trains_and_evaluates_into_hydras_run_directory(checkout):
 
 
 @pytest.mark.slow
-def test_a_bad_value_stops_the_app_with_one_line_and_exit_status_2_before_any_work(checkout):
+@pytest.mark.parametrize("command", [[], ["--cfg", "job"], ["--help"], ["-m"]])
+def test_a_bad_value_stops_the_app_with_one_line_and_exit_status_2_before_any_work(
+    checkout, command
+):
     result = sh(
-        ["python", "-m", "digitnet.train", "train.lr=-2", "hydra.run.dir=run"],
+        ["python", "-m", "digitnet.train", *command, "train.lr=-2", "hydra.run.dir=run"],
         checkout,
         check=False,
     )
-    assert (result.returncode, result.stderr) == (2, "error: setting train.lr = -2.0 must be > 0\n")
-    assert not (checkout / "artifacts").exists() and not (checkout / "mlflow.db").exists()
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "error: setting train.lr = -2.0 must be > 0\n"
+    assert sorted(path.name for path in checkout.iterdir()) == ["conf", "data"]
+
+
+UNKNOWN_TRAIN_KEY = (
+    "error: unknown setting 'train.foo'; train has lr, epochs, batch_size, l2, optimizer, "
+    "momentum, beta1, beta2, schedule, step_every, gamma, lr_min, patience, dtype, augment\n"
+)
+NO_PRESET = (
+    "error: no preset experiment=nope; choose one of best, default, ng_ex4, tiny, tutorial\n"
+)
 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["train.foo=1"], "error: unknown setting 'train.foo' (the valid keys are in conf/)\n"),
-        (
-            ["-m", "train.foo=1,2"],
-            "error: unknown setting 'train.foo' (the valid keys are in conf/)\n",
-        ),
-        (
-            ["experiment=nope"],
-            "error: no preset experiment=nope; choose one of best, default, ng_ex4, tiny, tutorial\n",
-        ),
-        (["+sweep=nope"], "error: no preset sweep=nope; choose one of grid\n"),
+        (["train.foo=1"], UNKNOWN_TRAIN_KEY),
+        (["-m", "train.foo=1,2"], UNKNOWN_TRAIN_KEY),
         (
             ["-cn", "config", "--info", "config", "--cfg", "job", "-p", "train", "train.foo=1"],
-            "error: unknown setting 'train.foo' (the valid keys are in conf/)\n",
+            UNKNOWN_TRAIN_KEY,
+        ),
+        (["experiment=nope"], NO_PRESET),
+        (["-m", "experiment=tiny,nope"], NO_PRESET),
+        (["sweep=nope"], "error: no preset sweep=nope; choose one of grid\n"),
+        (
+            ["+sweep=grid"],
+            "error: +sweep=grid: write sweep=grid, without the + (sweep has a default)\n",
+        ),
+        (
+            ["model.activation=Relu"],
+            "error: setting model.activation = 'Relu': "
+            "choose one of sigmoid, tanh, relu, leaky_relu, swish\n",
+        ),
+        (
+            ["train.epochs=abc"],
+            "error: setting 'train.epochs': "
+            "Value 'abc' of type 'str' could not be converted to Integer\n",
         ),
     ],
 )
-def test_an_unknown_key_or_preset_on_the_command_line_is_refused_in_one_line(
+def test_an_unknown_key_preset_or_name_on_the_command_line_is_refused_in_one_line(
     tmp_path, monkeypatch, capsys, arguments, message
 ):
     monkeypatch.chdir(tmp_path)
@@ -79,11 +101,60 @@ def test_an_unknown_key_or_preset_on_the_command_line_is_refused_in_one_line(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_shell_completion_words_are_left_to_hydra(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["-m", "train.lr=0.5,0.1,-1"], "error: setting train.lr = -1.0 must be > 0\n"),
+        (
+            # lr_min = 0.2 suits train.lr=0.5 but not the job with train.lr=0.1
+            ["-m", "train.lr=0.5,0.1", "train.lr_min=0.2"],
+            "error: setting train.lr_min = 0.2 must lie in [0, train.lr = 0.1]\n",
+        ),
+        (
+            # the grid of conf/sweep/grid.yaml has a job with train.lr=0.1 too
+            ["sweep=grid", "train.lr_min=0.2"],
+            "error: setting train.lr_min = 0.2 must lie in [0, train.lr = 0.1]\n",
+        ),
+    ],
+)
+def test_every_job_of_a_sweep_is_checked_before_the_first_starts(
+    tmp_path, monkeypatch, capsys, arguments, message
+):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["digitnet-train", "-sc", "install=bash"])
-    train.main()
-    assert "hydra_bash_completion()" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", ["digitnet-train", *arguments])
+    with pytest.raises(SystemExit) as exited:
+        train.main()
+    assert (exited.value.code, capsys.readouterr().err) == (2, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_shell_completion_installs_hydras_bash_completion(tmp_path):
+    result = sh(["python", "-m", "digitnet.train", "-sc", "install=bash"], tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "hydra_bash_completion()" in result.stdout
+    assert "-F hydra_bash_completion" in result.stdout
+
+
+def test_help_says_what_the_app_does_and_lists_the_groups_presets_and_examples(tmp_path):
+    result = sh(["python", "-m", "digitnet.train", "--help"], tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("digitnet-train (python -m digitnet.train): one experiment")
+    groups = result.stdout.split("== Groups and presets ==")[1].split("== Settings ==")[0]
+    assert "\nexperiment: best, default, ng_ex4, tiny, tutorial\n" in groups
+    assert "\nsweep: grid\n" in groups and "\nhparams_search: optuna\n" in groups
+    assert "\ntracking: server, sqlite\n" in groups
+    assert "digitnet-train experiment=best " in result.stdout
+    assert "digitnet-train sweep=grid hydra/launcher=joblib " in result.stdout
+    assert "digitnet-train hparams_search=optuna " in result.stdout
+    assert "\n  activation: sigmoid\n" in result.stdout
+
+
+def test_cfg_job_shows_the_preset_hydra_chose(tmp_path):
+    result = sh(
+        ["python", "-m", "digitnet.train", "--cfg", "job", "--resolve", "experiment=tiny"],
+        tmp_path,
+    )
+    assert "\npreset: tiny\n" in result.stdout and result.stderr == ""
 
 
 @pytest.mark.slow

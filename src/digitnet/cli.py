@@ -1,71 +1,104 @@
 """What every entry point shares: composing the config and turning user errors into one line."""
 
+import itertools
+import math
 import signal
 import sys
 from contextlib import contextmanager
 
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from digitnet.config import Config, conf_dir, to_config
+from digitnet.config import conf_dir, describe, to_config, unknown_setting
 from digitnet.errors import ConfigError, DigitnetError, Interrupted
 
 
 def load_config(overrides=()):
     """Compose conf/config.yaml with command-line style overrides into a validated Config."""
+    return to_config(_compose(overrides))
+
+
+def _compose(overrides):
+    """The composed config, Hydra's node included; Hydra's errors as one ConfigError line."""
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-            cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+            return compose("config", overrides=list(overrides), return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(_first_lines(exc)) from None
-    return to_config(cfg)
+        raise ConfigError(_first_line(exc)) from None
 
 
-def _first_lines(exc):
+def _first_line(exc):
     """Hydra's message in one line: the problem and, where Hydra lists them, the valid choices."""
+    if isinstance(exc.__cause__, OmegaConfBaseException):  # a value the schema refuses
+        return describe(exc.__cause__)
     lines = str(exc).splitlines()
     first = lines[0].strip()
     if first.startswith("Could not override '"):
-        key = first.split("'")[1]
-        return f"unknown setting '{key}' (the valid keys are in conf/)"
+        return unknown_setting(first.split("'")[1])
     if "Available options in" in str(exc):
+        missing = first.split("Could not find '")[-1].rstrip("'")
+        group, _, name = missing.rpartition("/")
         options = [line.strip() for line in lines if line.startswith("\t") and "=" not in line]
-        return f"{first}; choose one of {', '.join(options)}"
+        return f"no preset {group}={name}; choose one of {', '.join(options)}"
+    if first.startswith("Multiple values for ") and "'override " in first:
+        group, name = first.split("'override ")[1].rstrip("'").split(": ")
+        return f"+{group}={name}: write {group}={name}, without the + ({group} has a default)"
     return first
 
 
-GROUPS = ("data", "model", "train", "tracking", "paths", "experiment", "hparams_search", "sweep")
+_TOGETHER = 100  # up to this many jobs, every combination is checked; beyond, every value
 
 
 def check_overrides(argv):
-    """Refuse unknown keys and unknown presets on a Hydra app's command line, as one line.
+    """Compose every job of the command line up front, as `load_config` does; refuse a bad one.
 
-    Hydra would refuse them too, but in its own words over several lines; this runs first so
-    that the app fails like the DVC stages do. Values are checked per job, by the schema.
+    Hydra enforces the same schema, but in several lines, and in a sweep only as each job
+    starts; this runs first, so that a bad value fails like the DVC stages do, before any work.
+    The jobs are the combinations of the command line's comma lists and, with sweep=grid, of
+    the grid in hydra.sweeper.params (an Optuna interval is left to Optuna).
     """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    if {"-sc", "--shell-completion"} & set(argv):
+        return  # the words are Hydra's commands (install=bash), not settings
+    overrides = _parse(_override_words(argv))
+    first_job = [_values(override)[0] for override in overrides]
+    params = _compose(first_job).hydra.sweeper.get("params") or {}
+    given = {override.key_or_group for override in overrides}
+    grid = _parse([f"{key}={value}" for key, value in params.items()])
+    grid = [override for override in grid if override.key_or_group not in given]
+    for job in _jobs([_values(override) for override in [*overrides, *grid]]):
+        load_config(job)
 
+
+def _parse(words):
     try:
-        overrides = OverridesParser.create().parse_overrides(_override_words(argv))
+        return OverridesParser.create().parse_overrides(words)
     except HydraException as exc:
-        raise ConfigError(_first_lines(exc)) from None
-    schema = OmegaConf.structured(Config)
-    for override in overrides:
-        key = override.key_or_group
-        if key.startswith("hydra") or override.is_delete():
-            continue
-        if key in GROUPS:
-            value = override.value()
-            options = sorted(p.stem for p in (conf_dir() / key).glob("*.yaml"))
-            if isinstance(value, str) and value not in options:
-                raise ConfigError(f"no preset {key}={value}; choose one of {', '.join(options)}")
-        elif OmegaConf.select(schema, key, default=_MISSING) is _MISSING:
-            raise ConfigError(f"unknown setting '{key}' (the valid keys are in conf/)")
+        raise ConfigError(_first_line(exc)) from None
 
 
-_MISSING = object()
+def _values(override):
+    """One `key=value` word per value that `override` sweeps over; an interval keeps its first."""
+    if not override.is_sweep_override():
+        return [override.input_line]
+    key = override.get_key_element()
+    if override.is_interval_sweep():
+        return [f"{key}={override.value().start}"]
+    return [f"{key}={value}" for value in override.sweep_string_iterator()]
+
+
+def _jobs(values):
+    """Every combination of `values` if there are few, else each value with the others' first."""
+    if math.prod(len(choices) for choices in values) <= _TOGETHER:
+        return [list(job) for job in itertools.product(*values)]
+    firsts = [choices[0] for choices in values]
+    return [
+        [*firsts[:i], value, *firsts[i + 1 :]]
+        for i, choices in enumerate(values)
+        for value in choices
+    ]
+
 
 # Hydra's own command-line options that take a value, and --info's optional one.
 _OPTION_VALUES = {"-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name"}
@@ -75,12 +108,7 @@ _INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "search
 
 
 def _override_words(argv):
-    """The words of `argv` that are overrides, as Hydra's documented command line reads them.
-
-    With --shell-completion the words are Hydra's commands (install=bash), not settings.
-    """
-    if {"-sc", "--shell-completion"} & set(argv):
-        return []
+    """The words of `argv` that are overrides, as Hydra's documented command line reads them."""
     words, previous = [], None
     for word in argv:
         option_value = previous in _OPTION_VALUES or (previous in _INFO and word in _INFO_TOPICS)

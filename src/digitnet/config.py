@@ -1,14 +1,21 @@
 """The typed schema of `conf/`, and loading a composed config into it.
 
-Hydra composes the YAML files; merging the result into these dataclasses rejects unknown keys and
-wrong types, and `validate` checks ranges, all before any work starts. Errors come out as one
-`ConfigError` line that names the key.
+`Config` is stored in Hydra's ConfigStore as `config_schema`, the first entry of
+conf/config.yaml's defaults list, so Hydra itself refuses unknown keys, wrong types and names
+that are not among a setting's choices, for every override, `--cfg`, `--help` and `-m`.
+`validate` then checks ranges. Errors come out as one `ConfigError` line that names the key.
+
+A setting chosen by name is a StrEnum built from the table it picks from (nn.ACTIVATIONS, ...),
+so Hydra lists the valid names; its members are str, so "relu" == Activation.relu and
+str(Activation.relu) == "relu".
 """
 
 import os
 from dataclasses import dataclass, field, fields, is_dataclass
+from enum import StrEnum
 from pathlib import Path
 
+from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -18,6 +25,21 @@ from digitnet.errors import ConfigError
 from digitnet.nn import ACTIVATIONS, INITS, OUTPUTS
 from digitnet.optim import OPTIMIZERS, SCHEDULES
 from digitnet.preprocess import SCALINGS
+
+
+def _choices(name, names):
+    """A StrEnum whose members are `names`, each its own value: the valid names of a setting."""
+    return StrEnum(name, [(option, option) for option in names], module=__name__)
+
+
+Activation = _choices("Activation", ACTIVATIONS)
+Output = _choices("Output", OUTPUTS)
+Init = _choices("Init", INITS)
+Optimizer = _choices("Optimizer", OPTIMIZERS)
+Schedule = _choices("Schedule", SCHEDULES)
+DType = _choices("DType", ("float64", "float32"))
+Augmentation = _choices("Augmentation", AUGMENTATIONS)
+Scaling = _choices("Scaling", SCALINGS)
 
 
 @dataclass
@@ -32,7 +54,7 @@ class DataConfig:
     n_classes: int = 10
     val_fraction: float = 0.1
     test_fraction: float = 0.2
-    scaling: str = "none"
+    scaling: Scaling = Scaling.none
 
 
 @dataclass
@@ -40,9 +62,9 @@ class ModelConfig:
     """conf/model/: the layers between the pixels and the classes."""
 
     hidden_sizes: list[int] = field(default_factory=lambda: [25])
-    activation: str = "sigmoid"
-    output: str = "sigmoid"
-    init: str = "glorot_uniform"
+    activation: Activation = Activation.sigmoid
+    output: Output = Output.sigmoid
+    init: Init = Init.glorot_uniform
 
 
 @dataclass
@@ -56,17 +78,17 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int | None = 64
     l2: float = 0.0
-    optimizer: str = "sgd"
+    optimizer: Optimizer = Optimizer.sgd
     momentum: float = 0.9
     beta1: float = 0.9
     beta2: float = 0.999
-    schedule: str = "constant"
+    schedule: Schedule = Schedule.constant
     step_every: int = 30
     gamma: float = 0.5
     lr_min: float = 0.0
     patience: int | None = None
-    dtype: str = "float64"
-    augment: str = "none"
+    dtype: DType = DType.float64
+    augment: Augmentation = Augmentation.none
 
 
 @dataclass
@@ -107,6 +129,10 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
 
 
+SCHEMA = "config_schema"
+ConfigStore.instance().store(name=SCHEMA, node=Config)  # before any composition: on import
+
+
 def conf_dir():
     """The `conf/` directory: ./conf when run from a project checkout, else the package's own.
 
@@ -129,14 +155,16 @@ def to_config(cfg):
     """
     if isinstance(cfg, DictConfig):
         preset = _preset(cfg)
-        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+        # Plain containers, merged into the schema afresh: Hydra adds a `+key` to a node typed
+        # by the schema without complaint, the merge refuses it.
+        cfg = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
         if preset is not None:
-            cfg.preset = preset
+            cfg["preset"] = preset
     try:
         merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
         config = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
-        raise ConfigError(_describe(exc)) from None
+        raise ConfigError(describe(exc)) from None
     validate(config)
     return config
 
@@ -152,19 +180,28 @@ def _preset(cfg):
     return choices.get("experiment") or "default"
 
 
-def _describe(exc):
+def describe(exc):
+    """An OmegaConf error as one line that names the setting."""
     key = getattr(exc, "full_key", None)
     message = str(exc).splitlines()[0]
+    if message.startswith("Invalid value '") and "expected one of [" in message:
+        value, options = message.split("'")[1], message.split("[", 1)[1].rstrip("]")
+        return f"setting {key} = {value!r}: choose one of {options}"
     if "not in" in message and key:
-        return f"unknown setting {key!r} ({message})"
+        return unknown_setting(key)
     if key:
         return f"setting {key!r}: {message}"
     return message
 
 
-def _choice(key, value, options):
-    """A check for `validate`: `value` must be one of the names in `options`."""
-    return value in options, key, value, f"choose one of {', '.join(options)}"
+def unknown_setting(key):
+    """The error for a key the schema lacks, with the keys its group does have."""
+    group = key.rpartition(".")[0]
+    schema = OmegaConf.structured(Config)
+    node = OmegaConf.select(schema, group) if group else schema
+    if not isinstance(node, DictConfig):
+        return f"unknown setting {key!r}"
+    return f"unknown setting {key!r}; {group or 'the top level'} has {', '.join(node)}"
 
 
 def _fraction(key, value):
@@ -172,11 +209,11 @@ def _fraction(key, value):
     return 0 <= value < 1, key, value, "must lie in [0, 1)"
 
 
-DTYPES = ("float64", "float32")
-
-
 def validate(config):
-    """Raise ConfigError naming the first setting that is out of range."""
+    """Raise ConfigError naming the first setting that is out of range.
+
+    Names chosen from a list need no check here: their types admit only the valid ones.
+    """
     checks = _train_checks(config.train, config.data.val_fraction)
     checks += _model_checks(config.model) + _data_checks(config.data)
     for ok, key, value, rule in checks:
@@ -192,10 +229,6 @@ def _train_checks(train, val_fraction):
         (train.epochs >= 1, "train.epochs", train.epochs, "must be >= 1"),
         (train.l2 >= 0, "train.l2", train.l2, "must be >= 0"),
         (batch is None or batch >= 1, "train.batch_size", batch, _OR_NULL % "full batch"),
-        _choice("train.optimizer", train.optimizer, OPTIMIZERS),
-        _choice("train.schedule", train.schedule, SCHEDULES),
-        _choice("train.dtype", train.dtype, DTYPES),
-        _choice("train.augment", train.augment, AUGMENTATIONS),
         _fraction("train.momentum", train.momentum),
         _fraction("train.beta1", train.beta1),
         _fraction("train.beta2", train.beta2),
@@ -233,16 +266,12 @@ def _model_checks(model):
             model.hidden_sizes,
             "every hidden size must be >= 1",
         ),
-        _choice("model.activation", model.activation, ACTIVATIONS),
-        _choice("model.output", model.output, OUTPUTS),
-        _choice("model.init", model.init, INITS),
     ]
 
 
 def _data_checks(data):
     fractions = (data.val_fraction, data.test_fraction)
     return [
-        _choice("data.scaling", data.scaling, SCALINGS),
         (data.n_classes >= 2, "data.n_classes", data.n_classes, "must be >= 2"),
         (data.max_file_mb > 0, "data.max_file_mb", data.max_file_mb, "must be > 0"),
         (data.max_unpacked_mb > 0, "data.max_unpacked_mb", data.max_unpacked_mb, "must be > 0"),
@@ -262,7 +291,7 @@ def _data_checks(data):
 
 
 def flatten(config):
-    """{'train.lr': 0.5, ...}: the settings as MLflow params, lists written as in YAML.
+    """{'train.lr': 0.5, ...}: the settings as MLflow params, lists and names written as in YAML.
 
     Walks the dataclasses themselves, which gives the same values as a round trip through
     OmegaConf without building a second config.
@@ -274,6 +303,8 @@ def flatten(config):
             value = getattr(node, item.name)
             if is_dataclass(value):
                 walk(value, f"{prefix}{item.name}.")
+            elif isinstance(value, StrEnum):
+                flat[f"{prefix}{item.name}"] = value.value
             else:
                 flat[f"{prefix}{item.name}"] = value
 

@@ -2,6 +2,7 @@
 
     python -m digitnet.train experiment=tutorial
     python -m digitnet.train model.hidden_sizes=[50] train.lr=0.3
+    python -m digitnet.train --help        # the groups, the presets and examples
 
 It starts from the pipeline's processed arrays (building them from the workbook first if they are
 missing) and writes its model and evaluation into Hydra's run directory (outputs/<date>/<time>/),
@@ -31,7 +32,11 @@ def app(cfg):
 
 
 def main():
-    """`python -m digitnet.train` and `digitnet-train`: check the command line, then run."""
+    """`python -m digitnet.train` and `digitnet-train`: check every job's settings, then run.
+
+    Importing digitnet.config has stored the schema in Hydra's ConfigStore, so Hydra enforces it
+    too; the check first makes a bad setting one line and exit status 2, before any job starts.
+    """
     with cli.reported():
         cli.check_overrides(sys.argv[1:])
     app()
