@@ -24,8 +24,10 @@ VARIANTS = ["experiment=best train.augment=none"]  # measured besides the preset
 
 
 def runs():
-    """Overrides of each run: "default" for none, each file in conf/experiment/, VARIANTS."""
-    names = sorted(path.stem for path in (ROOT / "conf" / "experiment").glob("*.yaml"))
+    """Overrides of each run: "default" (experiment=default), each other preset, VARIANTS."""
+    names = sorted(
+        p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml") if p.stem != "default"
+    )
     return ["default", *(f"experiment={name}" for name in names), *VARIANTS]
 
 

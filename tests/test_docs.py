@@ -38,6 +38,21 @@ PAGES = [README] + [
     )
 ]
 PRESET_PAGES = [README, DOCS / "settings.md", LEARNING]
+# The presets a user chooses with experiment=NAME; experiment=default is the row "default".
+PRESET_FILES = [p for p in (ROOT / "conf" / "experiment").glob("*.yaml") if p.stem != "default"]
+
+
+def plugin_configs(group):
+    """The configs that installed Hydra plugins hold in Hydra's ConfigStore for `group`."""
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()  # discovering the plugins registers their configs
+    try:
+        return ConfigStore.instance().list(group)
+    except OSError:  # no such group in the store
+        return []
+
 
 FENCE = re.compile(r"^( *)```(\S*)\n(.*?)^\1```$", re.MULTILINE | re.DOTALL)
 
@@ -174,10 +189,10 @@ def test_every_command_a_page_shows_is_a_real_target_module_or_script(page):
                 f"{page.name}: `{command}`: no module {words[2]}"
             )
             for group, choice in re.findall(r"(?<!\S)\+?([\w/]+)=(\w+)(?!\S)", command):
-                if (ROOT / "conf" / group).is_dir():  # a config group: its choice is a file
-                    assert (ROOT / "conf" / group / f"{choice}.yaml").is_file(), (
-                        f"{page.name}: `{command}`: no conf/{group}/{choice}.yaml"
-                    )
+                if (ROOT / "conf" / group).is_dir():  # a config group: a file or a plugin's
+                    assert (ROOT / "conf" / group / f"{choice}.yaml").is_file() or (
+                        f"{choice}.yaml" in plugin_configs(group)
+                    ), f"{page.name}: `{command}`: no conf/{group}/{choice}.yaml"
         elif tool == "python":
             assert (ROOT / words[1]).is_file(), f"{page.name}: `{command}`: no file {words[1]}"
         elif tool.startswith("digitnet"):
@@ -269,7 +284,7 @@ def preset_rows(path):
 
 def test_every_preset_in_conf_is_measured():
     recorded = read_json(DOCS / "measured" / "presets.json")["runs"]
-    presets = {f"experiment={p.stem}" for p in (ROOT / "conf" / "experiment").glob("*.yaml")}
+    presets = {f"experiment={p.stem}" for p in PRESET_FILES}
     missing = ({"default"} | presets) - set(recorded)
     assert not missing, f"run benchmarks/presets.py: docs/measured/presets.json lacks {missing}"
 
@@ -293,7 +308,7 @@ def test_preset_tables_quote_the_recorded_test_accuracy(page):
 
 @pytest.mark.parametrize("page", [README, DOCS / "settings.md"], ids=lambda p: p.name)
 def test_preset_tables_list_every_preset(page):
-    presets = {f"experiment={p.stem}" for p in (ROOT / "conf" / "experiment").glob("*.yaml")}
+    presets = {f"experiment={p.stem}" for p in PRESET_FILES}
     missing = ({"default"} | presets) - set(preset_rows(page))
     assert not missing, f"{page.name}'s preset table lacks {sorted(missing)}"
 
