@@ -3,6 +3,7 @@
 import csv
 import itertools
 import json
+import re
 import subprocess
 import sys
 import urllib.parse
@@ -56,20 +57,27 @@ def test_a_grid_gives_one_parent_run_and_a_child_run_per_job(grid):
     (parent,) = parents
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["sweep_id"] == f"{checkout.name}/sweep"
+    assert parent.data.tags["mlflow.source.name"] == "digitnet.train"
+    assert parent.data.tags["mlflow.source.type"] == "LOCAL"
+    assert re.fullmatch(r"[0-9a-f]{40}|unknown", parent.data.tags["mlflow.source.git.commit"])
     assert len(children) == 4
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     assert sorted(c.data.tags["job"] for c in children) == ["0", "1", "2", "3"]
     assert {c.data.tags["sweep_id"] for c in children} == {parent.data.tags["sweep_id"]}
     assert {c.info.run_name for c in children} == {
-        f"experiment=tiny,model.hidden_sizes={h},train.lr={lr}"
+        f"tiny hidden={h}" + (" lr=1.0" if lr == "1.0" else "")  # 0.5 is tiny's own lr
         for h in ("[5]", "[10]")
         for lr in ("0.5", "1.0")
     }
+    assert parent.info.run_name == f"sweep {checkout.name}/sweep"
     for child in children:
         assert child.info.status == "FINISHED"
         assert len(client.get_metric_history(child.info.run_id, "cost")) == TINY_EPOCHS
         assert {"val_accuracy", "test_accuracy", "train_accuracy"} <= set(child.data.metrics)
-        assert child.data.tags["git_commit"] and child.data.tags["data_md5"]
+        assert child.data.tags["data_md5"] and "git_commit" not in child.data.tags
+        for tag in ("mlflow.user", "mlflow.source.type", "mlflow.source.git.commit"):
+            assert child.data.tags[tag] == parent.data.tags[tag]
+        assert child.data.tags["mlflow.source.name"] == "digitnet.train"
     assert parent.data.metrics["jobs"] == 4
     assert parent.data.metrics["best_val_accuracy"] == max(
         c.data.metrics["val_accuracy"] for c in children
