@@ -1,15 +1,16 @@
-"""Every run's network as an MLflow model: loaded by pyfunc, served over REST, registered.
+"""Every run's network as an MLflow model: loaded by pyfunc, registered, promoted and served
+over REST as docs/serving.md says.
 
 One tiny experiment, run in this process into a new SQLite store, feeds every test here; the
 server is a real `mlflow models serve` on 127.0.0.1, stopped by its process group.
 """
 
 import json
+import re
 import socket
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -18,11 +19,20 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from digitnet import cli, logged_model, predict
+from digitnet import cli, logged_model, predict, promote
 from digitnet.experiment import run_experiment
 from digitnet.network import load
 from digitnet.training import train_model
-from support import free_port, make_checkout, sh, stop_group, tiny_digits, tool_env, wait_for_url
+from support import (
+    ROOT,
+    free_port,
+    make_checkout,
+    sh,
+    stop_group,
+    tiny_digits,
+    tool_env,
+    wait_for_url,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -56,14 +66,23 @@ def store(trained, monkeypatch):
     mlflow.set_tracking_uri(None)
 
 
+def logged_model_uri(uri, run_id):
+    """models:/<model id> of the model that run `run_id` logged when it was trained, found through
+    MLflow's logged models (its name, and so its runs:/ path, follows the run's name)."""
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_run(run_id).info.experiment_id
+    models = client.search_logged_models([experiment], f"source_run_id = '{run_id}'")
+    return min(models, key=lambda model: model.creation_timestamp).model_uri
+
+
 def network_of(root):
     """The network the run trained, read from the run's own output directory."""
     return load(root / "run/model/weights.npz")
 
 
 def test_the_run_logs_a_pyfunc_model_that_predicts_like_the_network(trained, store):
-    root, _, run_id, X, _ = trained
-    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    root, uri, run_id, X, _ = trained
+    model = mlflow.pyfunc.load_model(logged_model_uri(uri, run_id))
     predicted = model.predict(pd.DataFrame(X))
     network = network_of(root)
     assert list(predicted.columns) == OUTPUT_COLUMNS
@@ -73,7 +92,7 @@ def test_the_run_logs_a_pyfunc_model_that_predicts_like_the_network(trained, sto
 
 def test_the_logged_model_is_code_and_an_npz_with_a_signature_and_example(trained, store, tmp_path):
     _, uri, run_id, X, _ = trained
-    local = logged_model.download_model(uri, f"runs:/{run_id}/model", tmp_path)
+    local = logged_model.download_model(uri, logged_model_uri(uri, run_id), tmp_path)
     files = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
     assert {"MLmodel", "mlflow_model.py", "artifacts/weights.npz"} <= files
     assert "code/digitnet/network.py" in files
@@ -90,26 +109,34 @@ def test_the_logged_model_is_code_and_an_npz_with_a_signature_and_example(traine
     assert [line.split("==")[0] for line in requirements] == ["mlflow", "numpy", "pandas"]
 
 
-def test_the_model_is_served_over_rest(trained, tmp_path):
+def documented_rest_commands():
+    """The bash blocks of docs/serving.md's section "Serve it over REST", as written: (the
+    server's block, the request's block)."""
+    text = (ROOT / "docs/serving.md").read_text()
+    section = text[text.index("## Serve it over REST") :]
+    serve, request = re.findall(r"^```bash\n(.*?)^```$", section, re.M | re.S)[:2]
+    assert "mlflow models serve -m models:/digits@champion" in serve
+    assert request.startswith("digitnet request data/digits.xlsx") and "curl" in request
+    return serve, request
+
+
+def test_the_champion_answers_the_documented_request_over_rest(trained, tmp_path, capsys):
+    """docs/serving.md's commands as written, on the checkout's data/digits.xlsx, but for the
+    port: promote, serve models:/digits@champion, build request.json, curl it."""
     root, uri, run_id, X, _ = trained
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        promote.main(["--run", run_id, "--tracking-uri", uri])
+    assert capsys.readouterr().out.endswith(
+        "→ digits version 1 (already registered), alias champion: models:/digits@champion\n"
+    )
+    serve, request = documented_rest_commands()
     port = free_port()
     log = open(tmp_path / "serve.log", "wb")
     process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            f"runs:/{run_id}/model",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
+        ["bash", "-c", serve.replace("-p 5001", f"-p {port}")],
         cwd=root,
-        env=tool_env(MLFLOW_TRACKING_URI=uri),
+        env=tool_env(),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -117,16 +144,22 @@ def test_the_model_is_served_over_rest(trained, tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_url(f"{base}/ping", process, log=tmp_path / "serve.log")
-        answer = invoke(base, {"dataframe_split": {"columns": list(range(16)), "data": X.tolist()}})
-        as_inputs = invoke(base, {"inputs": X[:5].tolist()})  # the other request format
+        curl = sh(["bash", "-c", request.replace(":5001/", f":{port}/")], root)
+        answer = json.loads(curl.stdout)["predictions"]
+        as_frame = invoke(
+            base, {"dataframe_split": {"columns": list(range(16)), "data": X.tolist()}}
+        )
     finally:
         stop_group(process)
         log.close()
+    first, last = map(int, re.search(r"--rows (\d+)-(\d+)", request).groups())
+    rows = X[first - 1 : last]
+    assert json.loads((root / "request.json").read_text()) == {"inputs": rows.tolist()}
     network = network_of(root)
-    assert [row["digit"] for row in answer] == network.predict(X).tolist()
+    assert [row["digit"] for row in answer] == network.predict(rows).tolist()
     scores = [[row[f"p{d}"] for d in range(10)] for row in answer]
-    np.testing.assert_allclose(scores, network.predict_proba(X))
-    assert [row["digit"] for row in as_inputs] == network.predict(X[:5]).tolist()
+    np.testing.assert_allclose(scores, network.predict_proba(rows))
+    assert [row["digit"] for row in as_frame] == network.predict(X).tolist()
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the server still answers"
 
@@ -184,11 +217,11 @@ def test_the_model_runs_the_digitnet_code_logged_with_it(trained, tmp_path):
     _, uri, run_id, *_ = trained
     script = (
         "import mlflow; "
-        f"mlflow.pyfunc.load_model('runs:/{run_id}/model', dst_path='{tmp_path}'); "
+        f"mlflow.pyfunc.load_model('{logged_model_uri(uri, run_id)}', dst_path='{tmp_path}'); "
         "import digitnet.network; print(digitnet.network.__file__)"
     )
     loaded = sh([sys.executable, "-c", script], tmp_path, MLFLOW_TRACKING_URI=uri).stdout.split()
-    assert loaded[-1] == str(tmp_path / "model" / "code" / "digitnet" / "network.py")
+    assert loaded[-1] == str(tmp_path / "code" / "digitnet" / "network.py")
 
 
 def test_log_model_false_logs_no_model(trained, monkeypatch, tmp_path):
