@@ -258,3 +258,27 @@ def write_entity_bomb(path, part):
         )
 
     edit_part(path, part, laughs)
+
+
+def make_pipeline(root, workbook, preset="tiny"):
+    """A git + DVC checkout of this project's pipeline in `root`, with `workbook` as its data and
+    `preset` as params.yaml's `experiment`, which dvc.yaml passes to the stages (experiment=tiny).
+    """
+    for name in ("conf", "src"):
+        shutil.copytree(
+            ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
+    for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(ROOT / name, root / name)
+    (root / "data").mkdir()
+    shutil.copy(workbook, root / "data" / "digits.xlsx")
+    set_yaml_key(root / "params.yaml", "experiment", preset)
+    sh(["git", "init", "-q", "-b", "main"], root)
+    sh(["git", "config", "user.email", "test@example.com"], root)
+    sh(["git", "config", "user.name", "test"], root)
+    sh(["dvc", "init", "-q"], root)
+    sh(["dvc", "config", "core.analytics", "false"], root)
+    sh(["dvc", "add", "-q", "data"], root)
+    sh(["git", "add", "-A"], root)
+    sh(["git", "commit", "-q", "-m", "project"], root)
+    return root

@@ -16,7 +16,8 @@ STAGES = PIPELINE["stages"]
 
 
 def variables():
-    values = {}
+    """What DVC interpolates: params.yaml, which it always loads, then each file in `vars`."""
+    values = yaml.safe_load((ROOT / "params.yaml").read_text())
     for entry in PIPELINE["vars"]:
         file, _, keys = entry.partition(":")
         data = yaml.safe_load((ROOT / file).read_text())
@@ -31,6 +32,11 @@ def resolve(text):
     return text
 
 
+def stage_module(stage):
+    """The module a stage runs: `python -m <module> [overrides]`."""
+    return stage["cmd"].removeprefix("python -m ").split()[0]
+
+
 def test_pipeline_has_the_four_stages_in_order():
     assert list(STAGES) == ["ingest", "preprocess", "train", "evaluate"]
 
@@ -38,7 +44,7 @@ def test_pipeline_has_the_four_stages_in_order():
 @pytest.mark.parametrize("name", list(STAGES))
 def test_each_stage_runs_its_own_module_and_depends_on_it(name):
     stage = STAGES[name]
-    module = stage["cmd"].removeprefix("python -m ")
+    module = stage_module(stage)
     assert importlib.util.find_spec(module) is not None
     module_file = "src/" + module.replace(".", "/") + ".py"
     assert module_file in stage["deps"]
@@ -85,8 +91,7 @@ def import_closure(module):
 
 def code_deps_mismatch(name, stage):
     """(missing, extra): modules the stage runs that dvc.yaml omits, and listed ones it doesn't."""
-    module = stage["cmd"].removeprefix("python -m ")
-    wanted = import_closure(module) | READ_AS_FILES.get(name, set())
+    wanted = import_closure(stage_module(stage)) | READ_AS_FILES.get(name, set())
     listed = {dep for dep in stage["deps"] if dep.startswith("src/")}
     return wanted - listed, listed - wanted
 
@@ -130,10 +135,21 @@ def test_no_module_imports_a_stage():
 @pytest.mark.parametrize("name", list(STAGES))
 def test_each_listed_setting_exists_in_its_conf_file(name):
     for entry in STAGES[name].get("params", []):
-        for file, keys in entry.items():
+        for file, keys in ({"params.yaml": [entry]} if isinstance(entry, str) else entry).items():
             data = yaml.safe_load((ROOT / file).read_text())
             for key in keys:
                 assert key in data, f"{file}: {key}"
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_a_stage_given_a_preset_depends_on_its_file_and_the_param_naming_it(name):
+    stage = STAGES[name]
+    if "experiment=${experiment}" in stage["cmd"]:
+        assert "conf/experiment/${experiment}.yaml" in stage["deps"]
+        assert "experiment" in stage["params"]
+        assert (ROOT / resolve("conf/experiment/${experiment}.yaml")).is_file()
+    else:
+        assert "experiment" not in stage["cmd"]
 
 
 def test_each_stage_consumes_what_the_previous_one_produces():

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from digitnet.artifacts import load_npz
 from digitnet.workbook import write_workbook
-from support import TINY_EPOCHS, make_project, set_yaml_key, sh, tiny_digits
+from support import TINY_EPOCHS, make_pipeline, set_yaml_key, sh, tiny_digits
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def reproduced(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     workbook = tmp_path_factory.mktemp("workbook") / "tiny.xlsx"
     write_workbook(workbook, *tiny_digits())
-    make_project(root, workbook)
+    make_pipeline(root, workbook)
     result = sh(["dvc", "repro"], root)
     sh(["git", "add", "-A"], root)
     sh(["git", "commit", "-q", "-m", "first repro"], root)
@@ -160,7 +160,71 @@ def test_queued_experiments_log_to_the_projects_own_store(project):
     assert all("test_accuracy" in r.data.metrics for r in runs)
 
 
-def test_plots_show_the_cost_curve_and_the_confusion_matrix(project):
+FIGURES = ["cost", "confusion", "misclassified", "hidden_weights"]
+
+
+def test_plots_show_the_two_charts_and_the_four_figures(project):
     shown = json.loads(sh(["dvc", "plots", "show", "--json"], project).stdout)["data"]
-    assert set(shown) == {"cost", "artifacts/eval/confusion.csv"}
+    figures = {f"artifacts/eval/{name}.png" for name in FIGURES}
+    assert set(shown) == {"cost", "artifacts/eval/confusion.csv"} | figures
     assert all("errors" not in plot for plots in shown.values() for plot in plots)
+    assert {name for name, plots in shown.items() if plots[0]["type"] == "image"} == figures
+    assert (project / "dvc_plots").is_dir()
+    assert sh(["git", "status", "--porcelain"], project).stdout == ""
+
+
+@pytest.fixture(scope="module")
+def preset_experiment(reproduced, tmp_path_factory):
+    """A copy of the reproduced project after `dvc exp run -S experiment=tutorial -n tut`, and
+    what that run printed."""
+    root = tmp_path_factory.mktemp("experiment") / "project"
+    shutil.copytree(reproduced[0], root, symlinks=True)
+    result = sh(["dvc", "exp", "run", "-S", "experiment=tutorial", "-n", "tut"], root)
+    return root, result.stdout
+
+
+def experiments_shown(root):
+    """{name: params.yaml's experiment} for each experiment `dvc exp show` lists."""
+    shown = json.loads(sh(["dvc", "exp", "show", "--json"], root).stdout)
+    return {
+        exp["name"]: exp["revs"][0]["data"]["params"]["params.yaml"]["data"]["experiment"]
+        for rev in shown
+        for exp in rev.get("experiments") or []
+    }
+
+
+def test_exp_run_with_a_preset_runs_it_past_ingest(preset_experiment):
+    root, output = preset_experiment
+    assert stages_run(output) == ["preprocess", "train", "evaluate"]
+    assert "digitnet.stages.train experiment=tutorial" in output
+    assert experiments_shown(root) == {"tut": "tutorial"}
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("digitnet").experiment_id], order_by=["start_time DESC"]
+    )
+    assert (runs[0].data.params["train.epochs"], runs[0].data.params["train.lr"]) == ("20", "0.003")
+    assert "test_accuracy" in json.loads((root / "artifacts/eval/metrics.json").read_text())
+
+
+def test_plots_diff_shows_each_figure_of_the_commit_and_of_the_experiment(preset_experiment):
+    root = preset_experiment[0]
+    shown = json.loads(sh(["dvc", "plots", "diff", "--json"], root).stdout)["data"]
+    for name in FIGURES:
+        revisions = [plot["revisions"] for plot in shown[f"artifacts/eval/{name}.png"]]
+        assert revisions == [["workspace"], ["HEAD"]], name
+    assert [plot["revisions"] for plot in shown["cost"]] == [["workspace", "HEAD"]]
+
+
+def test_after_an_experiment_repro_keeps_its_results_until_git_and_dvc_checkout(
+    preset_experiment, tmp_path
+):
+    root = tmp_path / "copy"
+    shutil.copytree(preset_experiment[0], root, symlinks=True)
+    assert stages_run(sh(["dvc", "repro"], root).stdout) == []
+    assert "experiment: tutorial" in (root / "params.yaml").read_text()
+    sh(["git", "checkout", "--", "."], root)
+    sh(["dvc", "checkout"], root)
+    assert sh(["git", "status", "--porcelain"], root).stdout == ""
+    assert stages_run(sh(["dvc", "repro"], root).stdout) == []
+    costs = np.loadtxt(root / "artifacts/model/cost.csv", delimiter=",", skiprows=1)
+    assert costs.shape == (TINY_EPOCHS, 2)

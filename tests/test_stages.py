@@ -2,11 +2,15 @@
 library function, and turns a user error into one line and exit status 2."""
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from digitnet.stages import evaluate, ingest, preprocess, train
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def exit_status(main, argv):
@@ -53,3 +57,28 @@ def test_the_train_stage_logs_one_line_and_no_progress_bar_when_not_on_a_termina
     assert out.startswith("train: 16-25-10 sigmoid/sigmoid, sgd lr 0.5, batch 16, float64, ")
     assert out.count("\n") == 1
     assert err == ""
+
+
+def settings(tree, prefix=""):
+    """The dotted keys a conf file sets: {"data": {"scaling": ...}} → {"data.scaling"}."""
+    if not isinstance(tree, dict):
+        return {prefix}
+    return {key for k, v in tree.items() for key in settings(v, f"{prefix}{k}.")}
+
+
+PRESETS = sorted((ROOT / "conf/experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
+def test_no_preset_changes_what_the_ingest_stage_reads_or_where_outputs_go(preset):
+    """DVC runs ingest without the preset (dvc.yaml), so a preset may not change what it reads."""
+    ingest_stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["ingest"]
+    groups = {"conf/data/digits.yaml": "data", "conf/paths/artifacts.yaml": "paths"}
+    read = {
+        f"{groups[file]}.{key}."
+        for entry in ingest_stage["params"]
+        for file, keys in entry.items()
+        for key in keys
+    }
+    changed = settings(yaml.safe_load(preset.read_text()) or {})
+    assert not {key for key in changed if key in read or key.startswith("paths.")}
