@@ -36,7 +36,7 @@ def main():
         project = Path(tmp)
         for name in ("conf", "src"):
             shutil.copytree(ROOT / name, project / name)
-        for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
+        for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
             shutil.copy(ROOT / name, project / name)
         (project / "data").mkdir()
         shutil.copy(workbook, project / "data" / "digits.xlsx")

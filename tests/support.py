@@ -169,32 +169,6 @@ def set_yaml_key(path, key, value):
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-def make_project(root, workbook):
-    """A git + DVC checkout of this project's pipeline in `root`, with `workbook` as its data and
-    experiment=tiny chosen in conf/config.yaml (DVC runs each stage without overrides)."""
-    for name in ("conf", "src"):
-        shutil.copytree(
-            ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-        )
-    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy(ROOT / name, root / name)
-    (root / "data").mkdir()
-    shutil.copy(workbook, root / "data" / "digits.xlsx")
-    config = root / "conf/config.yaml"
-    chosen = config.read_text().replace("- experiment: null ", "- experiment: tiny ", 1)
-    assert "- experiment: tiny " in chosen, "conf/config.yaml has no `- experiment: null` default"
-    config.write_text(chosen)
-    sh(["git", "init", "-q", "-b", "main"], root)
-    sh(["git", "config", "user.email", "test@example.com"], root)
-    sh(["git", "config", "user.name", "test"], root)
-    sh(["dvc", "init", "-q"], root)
-    sh(["dvc", "config", "core.analytics", "false"], root)
-    sh(["dvc", "add", "-q", "data"], root)
-    sh(["git", "add", "-A"], root)
-    sh(["git", "commit", "-q", "-m", "project"], root)
-    return root
-
-
 # A good 3 x 3 workbook in the ex3 layout, for tests to break one cell or part at a time
 X_GOOD = [[0.0, 0.5, 1.0], [0.25, 0.0, 0.75], [1.0, 1.0, 0.0]]
 Y_GOOD = [[10], [1], [9]]
@@ -260,7 +234,7 @@ def write_entity_bomb(path, part):
     edit_part(path, part, laughs)
 
 
-def make_pipeline(root, workbook, preset="tiny"):
+def make_project(root, workbook, preset="tiny"):
     """A git + DVC checkout of this project's pipeline in `root`, with `workbook` as its data and
     `preset` as params.yaml's `experiment`, which dvc.yaml passes to the stages (experiment=tiny).
     """

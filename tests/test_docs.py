@@ -32,6 +32,7 @@ PAGES = [README] + [
         "sweeps.md",
         "tracking.md",
         "serving.md",
+        "experiments.md",
         "troubleshooting.md",
         "layout.md",
         "how-the-network-learns.md",

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from digitnet.artifacts import load_npz
 from digitnet.workbook import write_workbook
-from support import TINY_EPOCHS, make_pipeline, set_yaml_key, sh, tiny_digits
+from support import TINY_EPOCHS, make_project, set_yaml_key, sh, tiny_digits
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def reproduced(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     workbook = tmp_path_factory.mktemp("workbook") / "tiny.xlsx"
     write_workbook(workbook, *tiny_digits())
-    make_pipeline(root, workbook)
+    make_project(root, workbook)
     result = sh(["dvc", "repro"], root)
     sh(["git", "add", "-A"], root)
     sh(["git", "commit", "-q", "-m", "first repro"], root)
