@@ -261,3 +261,12 @@ def test_a_sweep_that_logged_no_model_is_an_error(workspace, capsys):
     )
     assert re.fullmatch(r"[0-9a-f]{32}", child.info.run_id)
     assert client.search_registered_models() == []
+
+
+def test_a_name_or_alias_that_mlflow_refuses_is_one_error_line(store, capsys):
+    client, _, _ = store
+    status, out, err = run(capsys, "--name", "refused", "--alias", "v2")  # MLflow's own syntax
+    assert (status, out) == (2, "")
+    assert err.startswith("error: MLflow refused: ") and err.count("\n") == 1
+    assert "v2" in err
+    assert client.get_registered_model("refused").aliases == {}
