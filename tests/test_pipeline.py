@@ -91,7 +91,14 @@ def test_replacing_the_workbook_reruns_every_stage(project):
 def test_metrics_show_lists_the_accuracies(project):
     shown = json.loads(sh(["dvc", "metrics", "show", "--json"], project).stdout)
     metrics = shown[""]["data"]["artifacts/eval/metrics.json"]["data"]
-    assert set(metrics) == {"train_accuracy", "val_accuracy", "test_accuracy", "final_cost"}
+    assert set(metrics) == {
+        "train_accuracy",
+        "val_accuracy",
+        "test_accuracy",
+        "final_cost",
+        "mlflow_run_id",  # the MLflow run that trained and scored the model
+    }
+    assert re.fullmatch(r"[0-9a-f]{32}", metrics["mlflow_run_id"])
     written = json.loads((project / "artifacts/eval/metrics.json").read_text())
     assert metrics["test_accuracy"] == written["test_accuracy"]
     assert 0.5 < written["train_accuracy"] <= 1.0
@@ -112,6 +119,13 @@ def test_exp_run_with_a_set_param_runs_an_experiment(project):
         run["revs"][0]["data"]["params"]["conf/train/gd.yaml"]["data"]["lr"] for run in experiments
     ]
     assert 0.2 in lrs
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("digitnet").experiment_id], "params.`train.lr` = '0.2'"
+    )
+    baseline = sh(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    assert run.data.tags["dvc.exp_baseline_rev"] == baseline
+    assert run.data.tags["dvc.exp_name"] in {exp["name"] for exp in experiments}
 
 
 def test_the_run_is_recorded_in_mlflow(reproduced):
@@ -123,12 +137,17 @@ def test_the_run_is_recorded_in_mlflow(reproduced):
     assert run.data.params["train.epochs"] == str(TINY_EPOCHS)
     assert run.data.params["model.hidden_sizes"] == "[25]"
     assert run.data.tags["data_md5"] == load_npz(root / "artifacts/ingested.npz")["source_md5"]
-    assert re.fullmatch(r"[0-9a-f]{40}", run.data.tags["git_commit"])
+    assert re.fullmatch(r"[0-9a-f]{40}", run.data.tags["mlflow.source.git.commit"])
+    assert run.data.tags["mlflow.source.name"] == "digitnet.stages.train"
+    assert run.data.tags["mlflow.source.type"] == "LOCAL"
+    assert run.data.tags["mlflow.user"] == run.info.user_id != "unknown"
+    assert not {"git_commit", "dvc.exp_name"} & set(run.data.tags)  # not a DVC experiment
     history = client.get_metric_history(run.info.run_id, "cost")
     assert [m.step for m in history] == list(range(1, TINY_EPOCHS + 1))
     costs = np.loadtxt(root / "artifacts/model/cost.csv", delimiter=",", skiprows=1)[:, 1]
     assert [m.value for m in history] == pytest.approx(costs)
     written = json.loads((root / "artifacts/eval/metrics.json").read_text())
+    assert written["mlflow_run_id"] == run.info.run_id
     for key in ("train_accuracy", "val_accuracy", "test_accuracy"):
         assert run.data.metrics[key] == pytest.approx(written[key])
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
