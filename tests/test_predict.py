@@ -206,7 +206,7 @@ def test_a_missing_model_is_one_error_line(tmp_path, capsys, labelled):
     assert status == 2
     assert err == (
         f"error: model not found: {tmp_path / 'nowhere'} (give a weights.npz, the directory that "
-        "holds it, or an MLflow model URI such as runs:/<run id>/model)\n"
+        "holds it, or an MLflow model URI such as models:/digits@champion)\n"
     )
     assert not (tmp_path / "predictions").exists()
 
@@ -305,7 +305,7 @@ def test_digitnet_predict_is_the_same_command(tmp_path, capsys, model, labelled)
     assert status == 2
     assert err == (
         f"error: model not found: {tmp_path / 'none'} (give a weights.npz, the directory that "
-        "holds it, or an MLflow model URI such as runs:/<run id>/model)\n"
+        "holds it, or an MLflow model URI such as models:/digits@champion)\n"
     )
 
 
