@@ -2,8 +2,9 @@
 
     python -m digitnet.predict MODEL WORKBOOK [--csv OUT.csv] [--workbook OUT.xlsx]
 
-MODEL is a weights.npz, the directory that holds one, or an MLflow model URI (models:/digits@champion,
-models:/<model id> as training prints it, models:/<name>/<version>, runs:/<run id>/model). WORKBOOK has sheet X and, optionally, sheet y; it is checked exactly as
+MODEL is a weights.npz, the directory that holds one, or an MLflow model URI:
+models:/digits@champion, models:/<model id> as training prints it, models:/<name>/<version> or
+runs:/<run id>/model. WORKBOOK has sheet X and, optionally, sheet y; it is checked exactly as
 the ingest stage checks it. The predictions (the digit and one score per digit, see `frames`) go
 to a CSV file and to a new sheet `predictions` in a copy of the workbook; the input is never
 overwritten. With labels in sheet y, the accuracy is printed as well. Unless --csv and
