@@ -242,7 +242,10 @@ def test_readme_quotes_the_metrics_that_make_run_wrote():
     table = dict(zip(header.split()[1:], row.split()[1:], strict=True))
     assert set(table) == set(metrics)
     for key, figure in table.items():
-        assert same_figure(figure, metrics[key]), (key, figure, metrics[key])
+        if isinstance(metrics[key], str):  # mlflow_run_id: new with every run, so elided
+            assert figure in ("…", metrics[key]), (key, figure, metrics[key])
+        else:
+            assert same_figure(figure, metrics[key]), (key, figure, metrics[key])
 
 
 def test_readme_quotes_the_cost_curve_that_make_run_wrote():

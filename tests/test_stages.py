@@ -46,7 +46,7 @@ def test_a_stages_user_error_is_one_line_and_exit_status_2_and_nothing_is_writte
 def test_a_bad_setting_stops_a_stage_in_one_line(workspace, capsys):
     assert exit_status(preprocess.main, ["data.scaling=zscore"]) == 2
     assert capsys.readouterr().err == (
-        "error: setting data.scaling = 'zscore' choose one of none, standard, minmax\n"
+        "error: setting data.scaling = 'zscore': choose one of none, standard, minmax\n"
     )
 
 

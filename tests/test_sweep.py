@@ -128,7 +128,7 @@ def test_the_grid_preset_sweeps_three_axes_into_18_jobs(checkout):
             "python",
             "-m",
             "digitnet.train",
-            "+sweep=grid",
+            "sweep=grid",
             "experiment=tiny",  # the grid's epochs win over the preset's
             "hydra.sweep.dir=sweep",
             "tracking.enabled=false",

@@ -51,7 +51,7 @@ def log_model(uri, run_id, weights, examples, registered_name=None, name=MODEL_N
     experiment = mlflow_client.get_run(run_id).info.experiment_id
     name = model_name(name)
     model = mlflow_client.create_logged_model(experiment, name, source_run_id=run_id)
-    with _fluent(uri), _path_kept():
+    with fluent(uri), _path_kept():
         info = Model.log(
             artifact_path=None,
             name=name,
@@ -109,7 +109,7 @@ def download_model(uri, model_uri, dst):
         raise DigitnetError(f"no MLflow store at {store} to find {model_uri} in")
     try:
         client(uri)  # a store of an older MLflow is upgraded under the lock
-        with _fluent(uri):
+        with fluent(uri):
             resolved = _named_model_uri(uri, model_uri)
             return Path(mlflow.artifacts.download_artifacts(artifact_uri=resolved, dst_path=dst))
     except (MlflowException, OSError) as exc:
@@ -134,7 +134,7 @@ def _named_model_uri(uri, model_uri):
 
 
 @contextmanager
-def _fluent(uri):
+def fluent(uri):
     """MLflow's process-wide tracking URI set to `uri` for the block, as its model functions
     read it, without their progress bars and routine notes; the environment is restored."""
     import mlflow

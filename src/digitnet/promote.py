@@ -16,6 +16,7 @@ from pathlib import Path
 
 from digitnet import cli, tracking
 from digitnet.errors import DigitnetError
+from digitnet.logged_model import fluent
 
 NAME, ALIAS, METRIC = "digits", "champion", "val_accuracy"
 SHOWN = ("val_accuracy", "test_accuracy")  # the scores the printed line quotes
@@ -41,7 +42,8 @@ def promote(*, uri, experiment, run_id=None, metric=METRIC, lowest=False, name=N
         else:
             run, sweep, candidates = best_run(client, uri, experiment, metric, lowest)
         model = logged_model_of(client, run)
-        version, new = _version(client, name, run, model)
+        with fluent(uri):  # the registry looks the model up in MLflow's process-wide store
+            version, new = _version(client, name, run, model)
         client.set_registered_model_alias(name, alias, version.version)
     except MlflowException as exc:
         raise DigitnetError(f"MLflow refused: {_first_line(exc)}") from None
