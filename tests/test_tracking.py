@@ -2,21 +2,19 @@
 
 import getpass
 import sqlite3
-import sys
-import types
 from contextlib import closing
-from importlib.machinery import ModuleSpec
 
 import pytest
 import sqlalchemy
 from mlflow.tracking import MlflowClient
 
-from digitnet import tracking
+from digitnet import provenance, tracking
 
 
 @pytest.fixture(autouse=True)
 def no_env(monkeypatch):
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "DVC_ROOT", *tracking.DVC_TAGS):
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "DVC_ROOT", *provenance.DVC_TAGS)
+    for name in names:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -101,10 +99,6 @@ def test_a_run_ends_with_the_status_given(tmp_path):
     assert client.get_run(run_id).info.status == "FAILED"
 
 
-def test_git_commit_outside_a_repository_is_unknown(tmp_path):
-    assert tracking.git_commit(cwd=tmp_path) == "unknown"
-
-
 def test_a_new_experiment_is_one_of_model_training_with_its_artifacts_beside_the_store(
     tmp_path, monkeypatch
 ):
@@ -143,8 +137,8 @@ def test_a_run_has_mlflows_tags_for_its_user_source_and_commit_and_no_git_commit
     tags = run.data.tags
     assert tags["mlflow.user"] == run.info.user_id == getpass.getuser()
     assert tags["mlflow.source.type"] == "LOCAL"
-    assert tags["mlflow.source.name"] == tracking.source_name()
-    assert tags["mlflow.source.git.commit"] == tracking.git_commit()
+    assert tags["mlflow.source.name"] == provenance.source_name()
+    assert tags["mlflow.source.git.commit"] == provenance.git_commit()
     assert tags["data_md5"] == "abc" and "git_commit" not in tags
     assert not {"dvc.exp_name", "dvc.exp_baseline_rev"} & set(tags)
 
@@ -165,16 +159,6 @@ def test_a_run_under_dvc_exp_run_names_the_experiment_and_its_baseline(tmp_path,
     run = MlflowClient(tracking_uri=uri).get_run(tracking.start_run(uri, "exp", "r", {}, {}))
     assert run.data.tags["dvc.exp_name"] == "azure-mink"
     assert run.data.tags["dvc.exp_baseline_rev"] == "0" * 40
-
-
-def test_the_source_is_the_module_run_else_the_scripts_name(monkeypatch):
-    main = types.ModuleType("__main__")
-    main.__spec__ = ModuleSpec("digitnet.stages.train", None)
-    monkeypatch.setitem(sys.modules, "__main__", main)
-    assert tracking.source_name() == "digitnet.stages.train"
-    main.__spec__ = None
-    monkeypatch.setattr(sys, "argv", ["/home/ada/.venv/bin/digitnet-train", "train.lr=0.3"])
-    assert tracking.source_name() == "digitnet-train"
 
 
 def test_a_dataset_digest_is_the_workbooks_md5_and_the_split_within_36_characters():

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from hydra.experimental.callback import Callback
 
-from digitnet import tracking
+from digitnet import provenance, tracking
 from digitnet.artifacts import load_json, read_costs, save_json
 from digitnet.config import to_config
 from digitnet.errors import DigitnetError
@@ -64,7 +64,7 @@ class SweepCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         ensure_processed(settings)
         info = {"sweep_id": sweep_id(sweep_dir), "parent_run_id": None, "tracking_uri": None}
-        info["source"] = tracking.source_name()  # the command, also for jobs in other processes
+        info["source"] = provenance.source_name()  # the command, also for jobs in other processes
         if settings.tracking.enabled:
             uri = tracking.tracking_uri(settings.tracking.uri)
             if stale := tracking.mark_stale(uri, settings.tracking.experiment):
@@ -164,7 +164,7 @@ def _run(cfg, hydra_config, out_dir):
     info = load_json(info_file) if info_file.is_file() else {}
     tags = {"sweep_id": info.get("sweep_id", ""), "job": str(hydra_config.job.num)}
     if info.get("source"):
-        tags[tracking.SOURCE_NAME_TAG] = info["source"]
+        tags[provenance.SOURCE_NAME_TAG] = info["source"]
     return run_experiment(
         to_config(cfg), out_dir, parent_run_id=info.get("parent_run_id"), tags=tags
     )

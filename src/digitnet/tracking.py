@@ -7,18 +7,17 @@ process-global active run.
 
 import fcntl
 import functools
-import getpass
 import hashlib
 import logging
 import os
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+
+from digitnet import provenance
 
 
 def tracking_uri(configured=None, root=None):
@@ -42,14 +41,9 @@ def project_root():
 
 HOST_TAG, PID_TAG = "digitnet.host", "digitnet.pid"  # which process owns a RUNNING run
 WEIGHTS_TAG = "weights_md5"  # links a model file to the MLflow run that trained it
-# MLflow's own tag names (mlflow.utils.mlflow_tags): the UI's User, Source and Version columns.
-USER_TAG, GIT_COMMIT_TAG = "mlflow.user", "mlflow.source.git.commit"
-SOURCE_NAME_TAG, SOURCE_TYPE_TAG = "mlflow.source.name", "mlflow.source.type"
 # The experiment's kind: the UI opens a model-training experiment on its runs, not on GenAI.
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 CONTEXT_TAG = "mlflow.data.context"  # what a run used a dataset for: training, validation, test
-# Set by `dvc exp run` for every stage command (dvc/env.py): the experiment and its baseline.
-DVC_TAGS = {"DVC_EXP_NAME": "dvc.exp_name", "DVC_EXP_BASELINE_REV": "dvc.exp_baseline_rev"}
 _READY = set()  # stores this process has already opened under the lock
 _STORES = set()  # the real paths of those stores, for _write_ahead
 
@@ -145,37 +139,6 @@ def experiment_id(mlflow_client, name, uri=None):
     return experiment.experiment_id
 
 
-def standard_tags(source=None):
-    """MLflow's tags for who ran what from which commit, and the DVC experiment if any.
-
-    The source is the module run (`digitnet.stages.train`, `digitnet.train`), which the UI's
-    Source column shows; `source` names it where the process is not the command (a sweep's
-    worker). The user is MLflow's: MLFLOW_TRACKING_USERNAME, else the login name.
-    """
-    tags = {
-        USER_TAG: os.environ.get("MLFLOW_TRACKING_USERNAME") or _user(),
-        SOURCE_NAME_TAG: source or source_name(),
-        SOURCE_TYPE_TAG: "LOCAL",
-        GIT_COMMIT_TAG: git_commit(),
-    }
-    return tags | {tag: os.environ[name] for name, tag in DVC_TAGS.items() if os.environ.get(name)}
-
-
-def _user():
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name for this uid, as in some containers
-        return "unknown"
-
-
-def source_name():
-    """The module this process runs (`python -m digitnet.train`), else its script's name."""
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    if spec is not None and spec.name:
-        return spec.name.removesuffix(".__main__")
-    return Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
-
-
 def start_run(uri, experiment, run_name, params, tags, parent_run_id=None):
     """Create a run with its params, MLflow's standard tags and `tags`; return its id.
 
@@ -187,7 +150,8 @@ def start_run(uri, experiment, run_name, params, tags, parent_run_id=None):
     mlflow_client = client(uri)
     nesting = {"mlflow.parentRunId": parent_run_id} if parent_run_id else {}
     nesting |= {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
-    labels = standard_tags(tags.get(SOURCE_NAME_TAG)) | {k: str(v) for k, v in tags.items()}
+    source = tags.get(provenance.SOURCE_NAME_TAG)
+    labels = provenance.standard_tags(source) | {k: str(v) for k, v in tags.items()}
     experiment = experiment_id(mlflow_client, experiment, uri)
     run = mlflow_client.create_run(experiment, run_name=run_name, tags=labels | nesting)
     mlflow_client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
@@ -355,14 +319,3 @@ def _alive(pid):
 def end_run(uri, run_id, status="FINISHED"):
     """Mark the run FINISHED, FAILED or KILLED."""
     client(uri).set_terminated(run_id, status)
-
-
-def git_commit(cwd=None):
-    """The checked-out commit, or 'unknown' outside a git repository."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip()
