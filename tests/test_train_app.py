@@ -74,6 +74,7 @@ NO_PRESET = (
         (["experiment=nope"], NO_PRESET),
         (["-m", "experiment=tiny,nope"], NO_PRESET),
         (["sweep=nope"], "error: no preset sweep=nope; choose one of grid\n"),
+        (["experiment=null"], NO_PRESET.replace("=nope", "=null")),
         (
             ["+sweep=grid"],
             "error: +sweep=grid: write sweep=grid, without the + (sweep has a default)\n",

@@ -27,6 +27,13 @@ def _compose(overrides):
             return compose("config", overrides=list(overrides), return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(_first_line(exc)) from None
+    except ValueError:  # Hydra's word for a group set to null, which needs an option
+        nulls = [word for word in overrides if word.endswith("=null")]
+        if not nulls:
+            raise
+        group = nulls[0].removesuffix("=null").lstrip("+~")
+        options = sorted(path.stem for path in (conf_dir() / group).glob("*.yaml"))
+        raise ConfigError(f"no preset {group}=null; choose one of {', '.join(options)}") from None
 
 
 def _first_line(exc):
