@@ -76,6 +76,10 @@ NO_PRESET = (
         (["sweep=nope"], "error: no preset sweep=nope; choose one of grid\n"),
         (["experiment=null"], NO_PRESET.replace("=nope", "=null")),
         (
+            ["preset=best"],
+            "error: preset is the name of the experiment= preset; choose it with experiment=\n",
+        ),
+        (
             ["+sweep=grid"],
             "error: +sweep=grid: write sweep=grid, without the + (sweep has a default)\n",
         ),
