@@ -70,7 +70,9 @@ def check_overrides(argv):
         return  # the words are Hydra's commands (install=bash), not settings
     overrides = _parse(_override_words(argv))
     if any(override.key_or_group == "preset" for override in overrides):
-        raise ConfigError("preset is the name of the experiment= preset; choose it with experiment=")
+        raise ConfigError(
+            "preset is the name of the experiment= preset; choose it with experiment="
+        )
     first_job = [_values(override)[0] for override in overrides]
     params = _compose(first_job).hydra.sweeper.get("params") or {}
     given = {override.key_or_group for override in overrides}
