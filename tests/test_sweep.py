@@ -70,6 +70,12 @@ def test_a_grid_gives_one_parent_run_and_a_child_run_per_job(grid):
         for lr in ("0.5", "1.0")
     }
     assert parent.info.run_name == f"sweep {checkout.name}/sweep"
+    for run in (parent, *children):  # every row of the sweep names its data in the UI
+        contexts = {
+            {tag.key: tag.value for tag in item.tags}["mlflow.data.context"]
+            for item in run.inputs.dataset_inputs
+        }
+        assert contexts == {"training", "validation", "test"}, run.info.run_name
     for child in children:
         assert child.info.status == "FINISHED"
         assert len(client.get_metric_history(child.info.run_id, "cost")) == TINY_EPOCHS

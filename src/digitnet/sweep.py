@@ -23,6 +23,7 @@ from digitnet.artifacts import load_json, read_costs, save_json
 from digitnet.config import to_config
 from digitnet.errors import DigitnetError
 from digitnet.experiment import ensure_processed, run_experiment
+from digitnet.training import log_datasets
 
 SWEEP_FILE = "sweep.json"
 JOB_FILE = "job.json"
@@ -62,7 +63,7 @@ class SweepCallback(Callback):
         settings = to_config(config)
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        ensure_processed(settings)
+        processed = ensure_processed(settings)
         info = {"sweep_id": sweep_id(sweep_dir), "parent_run_id": None, "tracking_uri": None}
         info["source"] = provenance.source_name()  # the command, also for jobs in other processes
         if settings.tracking.enabled:
@@ -78,6 +79,8 @@ class SweepCallback(Callback):
                 params={"sweep.overrides": " ".join(overrides) or "(none)"},
                 tags={"sweep_id": info["sweep_id"], "sweep_dir": str(sweep_dir)},
             )
+            # the splits the sweep starts from, so that its row in the UI names its data too
+            log_datasets(uri, info["parent_run_id"], settings, processed)
         save_json(sweep_dir / SWEEP_FILE, info)
         print(f"sweep {info['sweep_id']}: writing to {sweep_dir}", flush=True)
 

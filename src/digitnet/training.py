@@ -60,7 +60,7 @@ def train_model(*, config, processed, model_dir, name=None, parent_run_id=None, 
 
     with tracking.ending(uri, run_id):
         if run_id:
-            _log_datasets(uri, run_id, config, processed, meta)
+            log_datasets(uri, run_id, config, processed)
         history, seconds = _fit(config, network, X, Y, rng, validation)
         with atomic_dir(model_dir) as tmp:
             save(tmp / "weights.npz", network)
@@ -113,12 +113,13 @@ def _open_run(config, name, source_md5, parent_run_id, tags):
 SPLIT_CONTEXTS = {"train": "training", "val": "validation", "test": "test"}
 
 
-def _log_datasets(uri, run_id, config, processed, meta):
+def log_datasets(uri, run_id, config, processed):
     """The train, validation and test splits as the run's datasets, named '<workbook> <split>'.
 
     Their source is the workbook, an absolute file URI in the project (a `dvc exp run` copy is
     temporary); their digest, the workbook's MD5 and the split settings.
     """
+    meta = load_json(processed / "meta.json")
     workbook = Path(config.data.workbook)
     source = (tracking.project_root() / workbook).resolve().as_uri()
     digest = tracking.dataset_digest(
