@@ -5,6 +5,7 @@ trained) feeds the tests that read a sweep; each of them registers under a name 
 that none depends on another. The error cases build the store they need, without training.
 """
 
+import json
 import re
 import time
 from pathlib import Path
@@ -94,6 +95,12 @@ def test_the_best_val_accuracy_of_the_latest_sweep_becomes_champion(store, capsy
     assert out == line(winner, 1, "best", sweep_id=parent.data.tags["sweep_id"])
     champion = client.get_model_version_by_alias("best", "champion")
     assert (champion.run_id, str(champion.version)) == (winner.info.run_id, "1")
+    # the Models tab's "Registered models" column reads the logged model's mlflow.modelVersions
+    model = client.get_logged_model(champion.source.removeprefix("models:/"))
+    versions = json.loads(model.tags["mlflow.modelVersions"])
+    assert {"name": "best", "version": "1"} in [
+        {"name": v["name"], "version": str(v["version"])} for v in versions
+    ]
 
 
 def test_promoting_another_run_moves_the_alias_and_keeps_the_old_version(store, capsys):

@@ -11,12 +11,15 @@ version of that name (promoted before, or registered at training time) is reused
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from digitnet import cli, tracking
 from digitnet.errors import DigitnetError
 from digitnet.logged_model import fluent
+
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"  # mlflow.utils.mlflow_tags.MLFLOW_MODEL_VERSIONS
 
 NAME, ALIAS, METRIC = "digits", "champion", "val_accuracy"
 SHOWN = ("val_accuracy", "test_accuracy")  # the scores the printed line quotes
@@ -157,6 +160,10 @@ def _version(client, name, run, model):
     version = client.create_model_version(
         name, model.model_uri, run_id=run.info.run_id, model_id=model.model_id
     )
+    # the UI's Models tab lists a model's versions from this tag, as mlflow.register_model sets it
+    versions = json.loads(model.tags.get(MODEL_VERSIONS_TAG, "[]"))
+    versions.append({"name": name, "version": version.version})
+    client.set_logged_model_tags(model.model_id, {MODEL_VERSIONS_TAG: json.dumps(versions)})
     return version, True
 
 
