@@ -77,8 +77,13 @@ format: install-dev ## ruff: fix and format
 # The UI alone: without the flag MLflow 3.17 also starts a job runner and seven huey consumers
 # for GenAI jobs (10 processes, 1.8 GB resident, against 2 and 0.5 GB; docs/tracking.md).
 ui: install ## open the MLflow UI on http://127.0.0.1:5000 over the project's runs
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
-	    --workers 1 --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db"
+	@echo "Runs of digitnet: http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"
+	@# The Starlette warning is MLflow's own server importing a deprecated module, not ours.
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+	PYTHONWARNINGS="ignore:starlette.middleware.wsgi is deprecated" \
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 \
+	    --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" \
+	    --registry-store-uri "sqlite:///$(CURDIR)/mlflow.db"
 
 lock: ## re-resolve the newest versions into requirements.lock
 	rm -rf /tmp/digitnet-lock && $(PYTHON) -m venv /tmp/digitnet-lock
