@@ -109,7 +109,7 @@ def test_render_table_aligns_columns_and_closes_with_the_failures(three_jobs):
         "      1.2  FINISHED\n"
         "   -    2  [25]                5.0                  -              -           -"
         "      0.4  FAILED    training diverged: the cost became ...\n"
-        "1 of 3 jobs failed: job 2 (model.hidden_sizes=[25] train.lr=5.0): " + DIVERGED
+        "2 of 3 jobs finished; job 2 (model.hidden_sizes=[25] train.lr=5.0): " + DIVERGED
     )
     assert summary.render_table(three_jobs) == expected
 
@@ -133,14 +133,14 @@ def test_the_outcome_line_names_each_failure_by_its_swept_values_on_aligned_line
         failed(2, error="ValueError: bad\n  input", lr="9.0", seed="0"),
     ]
     assert summary.outcome_line(records) == (
-        "2 of 3 jobs failed: job 1 (train.lr=5.0): " + DIVERGED + "\n"
-        "                    job 2 (train.lr=9.0): ValueError: bad input"
+        "1 of 3 jobs finished; job 1 (train.lr=5.0): " + DIVERGED + "\n"
+        "                      job 2 (train.lr=9.0): ValueError: bad input"
     )
 
 
 def test_the_outcome_line_shortens_long_errors():
     line = summary.outcome_line([failed(0, error="word " * 50)])
-    assert line == "1 of 1 job failed: job 0: " + "word " * 18 + "word ..."  # 98 of 100
+    assert line == "0 of 1 job finished; job 0: " + "word " * 18 + "word ..."  # 98 of 100
 
 
 def test_the_outcome_line_counts_finished_jobs():

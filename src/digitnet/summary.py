@@ -88,13 +88,14 @@ def render_table(records):
 
 
 def outcome_line(records):
-    """'all N jobs finished', or 'K of N jobs failed: ' and each failure on its own aligned line."""
+    """'all N jobs finished', or 'K of N jobs finished; ' and each failure on its own aligned
+    line, e.g. 'job 3 (train.lr=0.3): died (SIGKILL)'."""
     failed = [r for r in records if r["status"] != "FINISHED"]
     n = len(records)
     if not failed:
         return f"all {n} jobs finished" if n != 1 else "1 job finished"
     keys = swept_keys(records)
-    head = f"{len(failed)} of {n} job{'s' if n != 1 else ''} failed: "
+    head = f"{n - len(failed)} of {n} job{'s' if n != 1 else ''} finished; "
     reasons = [f"job {r['job']}{_setting(r, keys)}: {_shorten(r['error'], 100)}" for r in failed]
     return head + ("\n" + " " * len(head)).join(reasons)
 

@@ -75,11 +75,29 @@ def client(uri):
 
 @functools.cache
 def _watch_connections():
-    """Have every new SQLAlchemy connection pass by _write_ahead (once per process)."""
+    """Have every new SQLAlchemy connection pass by _write_ahead, and every pooled one stay with
+    the process that opened it (once per process)."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import Pool
 
     event.listen(Engine, "connect", _write_ahead)
+    event.listen(Pool, "connect", _opened_here)
+    event.listen(Pool, "checkout", _same_process)
+
+
+def _opened_here(_connection, record):
+    record.info["pid"] = os.getpid()
+
+
+def _same_process(_connection, record, proxy):
+    """A sweep's job is a fork of the process that launched it, pool and all; a connection that
+    process opened is not the job's to use (SQLAlchemy's recipe for pools and os.fork())."""
+    from sqlalchemy import exc
+
+    if record.info.get("pid", os.getpid()) != os.getpid():
+        record.dbapi_connection = proxy.dbapi_connection = None
+        raise exc.DisconnectionError("a connection of the parent process; opening a new one")
 
 
 def _write_ahead(connection, _record):
@@ -296,7 +314,7 @@ def mark_stale(uri, experiment):
     )
     for run in running:
         tags = run.data.tags
-        if tags.get(HOST_TAG) != host or _alive(int(tags.get(PID_TAG, "0"))):
+        if tags.get(HOST_TAG) != host or alive(int(tags.get(PID_TAG, "0"))):
             continue
         mlflow_client.set_tag(run.info.run_id, "digitnet.ended_by", "mark_stale")
         mlflow_client.set_terminated(run.info.run_id, "KILLED")
@@ -304,7 +322,7 @@ def mark_stale(uri, experiment):
     return marked
 
 
-def _alive(pid):
+def alive(pid):
     if pid <= 0:
         return False
     try:
@@ -314,6 +332,45 @@ def _alive(pid):
     except PermissionError:
         return True
     return True
+
+
+def end_orphans(uri, parent, status):
+    """End the parent's child runs still RUNNING whose process is gone (killed with its job)."""
+    mlflow_client = client(uri)
+    experiment = mlflow_client.get_run(parent).info.experiment_id
+    running = mlflow_client.search_runs(
+        [experiment],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent}' and attributes.status = 'RUNNING'",
+        max_results=10000,
+    )
+    for run in running:
+        if not alive(int(run.data.tags.get(PID_TAG, "0"))):
+            end_run(uri, run.info.run_id, status)
+
+
+def job_runs(uri, parent_run_id, job):
+    """The ids and statuses of the child runs of `parent_run_id` tagged job = `job`."""
+    mlflow_client = client(uri)
+    experiment = mlflow_client.get_run(parent_run_id).info.experiment_id
+    runs = mlflow_client.search_runs(
+        [experiment],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and tags.job = '{job}'",
+        max_results=1000,
+    )
+    return {run.info.run_id: run.info.status for run in runs}
+
+
+def delete_run(uri, run_id):
+    """Move a run to MLflow's deleted runs (`mlflow gc` purges them; the UI can restore them)."""
+    client(uri).delete_run(run_id)
+
+
+def reopen_run(uri, run_id):
+    """A finished or stopped run RUNNING again, owned by this process (a resumed sweep)."""
+    mlflow_client = client(uri)
+    mlflow_client.update_run(run_id, status="RUNNING")
+    mlflow_client.set_tag(run_id, PID_TAG, str(os.getpid()))
+    mlflow_client.set_tag(run_id, HOST_TAG, socket.gethostname())
 
 
 def end_run(uri, run_id, status="FINISHED"):

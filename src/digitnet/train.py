@@ -9,6 +9,7 @@ missing) and writes its model and evaluation into Hydra's run directory (outputs
 leaving the pipeline's own outputs alone.
 """
 
+import signal
 import sys
 
 import hydra
@@ -17,6 +18,7 @@ from hydra.types import RunMode
 
 from digitnet import cli, sweep
 from digitnet.config import conf_dir, to_config
+from digitnet.errors import Interrupted
 from digitnet.experiment import run_experiment
 
 
@@ -39,7 +41,18 @@ def main():
     """
     with cli.reported():
         cli.check_overrides(sys.argv[1:])
-    app()
+        sweep.check_resume(sys.argv[1:])
+
+    def on_sigterm(signum, frame):
+        raise Interrupted()
+
+    signal.signal(signal.SIGTERM, on_sigterm)  # a sweep stops on SIGTERM as on Ctrl-C
+    try:
+        app()
+    except KeyboardInterrupt as exc:  # a single run reports its own; this is a sweep's
+        sweep.stop(exc)
+    if sweep.failed_jobs():
+        sys.exit(1)
 
 
 if __name__ == "__main__":
