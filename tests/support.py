@@ -256,3 +256,11 @@ def make_project(root, workbook, preset="tiny"):
     sh(["git", "add", "-A"], root)
     sh(["git", "commit", "-q", "-m", "project"], root)
     return root
+
+
+def as_from_a_terminal():
+    """In the child, before it starts: SIGINT and SIGTERM as a shell gives them, whatever the
+    test process inherited or set (a child keeps ignored and blocked signals across exec)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])

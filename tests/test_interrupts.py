@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from digitnet import stale, tracking
 from digitnet.stages import train
-from support import sh, tool_env
+from support import as_from_a_terminal, sh, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -28,14 +28,6 @@ def running_run(store, exclude=()):
     runs = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
     ids = [run.info.run_id for run in runs if run.info.run_id not in exclude]
     return ids[0] if ids else None
-
-
-def as_from_a_terminal():
-    """In the child, before it starts: SIGINT and SIGTERM as a shell gives them, whatever the
-    test process inherited or set (a child keeps ignored and blocked signals across exec)."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 @contextmanager

@@ -123,11 +123,12 @@ def finish(sweep_dir, ending):
     from digitnet import summary  # matplotlib: loaded only once the jobs are done
 
     info = load_json(sweep_dir / SWEEP_FILE)
+    uri, parent = info.get("tracking_uri"), info.get("parent_run_id")
+    if parent:  # after Ctrl-C, the jobs get a moment to end their own runs KILLED
+        killed = ending == "KILLED"
+        tracking.end_orphans(uri, parent, ending if killed else "FAILED", wait=30 * killed)
     records, histories = collect(sweep_dir)
     _ACTIVE["records"] = records
-    uri, parent = info.get("tracking_uri"), info.get("parent_run_id")
-    if parent:
-        tracking.end_orphans(uri, parent, "KILLED" if ending == "KILLED" else "FAILED")
     if not records:
         if parent:
             tracking.end_run(uri, parent, ending if ending == "KILLED" else "FAILED")

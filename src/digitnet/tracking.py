@@ -334,18 +334,31 @@ def alive(pid):
     return True
 
 
-def end_orphans(uri, parent, status):
-    """End the parent's child runs still RUNNING whose process is gone (killed with its job)."""
+def end_orphans(uri, parent, status, wait=0.0):
+    """End the parent's child runs still RUNNING whose process is gone (killed with its job).
+
+    With `wait`, first give runs whose process lives up to that many seconds to end themselves
+    (after Ctrl-C, each job ends its own run KILLED); one still RUNNING then is left alone.
+    """
     mlflow_client = client(uri)
     experiment = mlflow_client.get_run(parent).info.experiment_id
-    running = mlflow_client.search_runs(
-        [experiment],
-        filter_string=f"tags.`mlflow.parentRunId` = '{parent}' and attributes.status = 'RUNNING'",
-        max_results=10000,
-    )
-    for run in running:
-        if not alive(int(run.data.tags.get(PID_TAG, "0"))):
-            end_run(uri, run.info.run_id, status)
+    deadline = time.monotonic() + wait
+    while True:
+        running = mlflow_client.search_runs(
+            [experiment],
+            filter_string=f"tags.`mlflow.parentRunId` = '{parent}' "
+            "and attributes.status = 'RUNNING'",
+            max_results=10000,
+        )
+        living = []
+        for run in running:
+            if alive(int(run.data.tags.get(PID_TAG, "0"))):
+                living.append(run)
+            else:
+                end_run(uri, run.info.run_id, status)
+        if not living or time.monotonic() >= deadline:
+            return
+        time.sleep(0.2)
 
 
 def job_runs(uri, parent_run_id, job):
