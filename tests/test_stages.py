@@ -8,9 +8,12 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from digitnet.cli import load_config
 from digitnet.stages import evaluate, ingest, preprocess, train
+from support import sh
 
 ROOT = Path(__file__).resolve().parents[1]
+STAGES = [ingest, preprocess, train, evaluate]
 
 
 def exit_status(main, argv):
@@ -57,6 +60,51 @@ def test_the_train_stage_logs_one_line_and_no_progress_bar_when_not_on_a_termina
     assert out.startswith("train: 16-25-10 sigmoid/sigmoid, sgd lr 0.5, batch 16, float64, ")
     assert out.count("\n") == 1
     assert err == ""
+
+
+def test_the_train_stage_fails_in_one_line_when_the_cost_ends_above_its_start(prepared, capsys):
+    capsys.readouterr()
+    assert exit_status(train.main, ["experiment=tiny", "train.lr=1000"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error: training diverged: the cost rose from 7.437 before the first ")
+    assert err.endswith("; try a smaller learning rate than train.lr=1000.0\n")
+    assert err.count("\n") == 1
+    assert not (prepared / "artifacts/model").exists()
+    client = MlflowClient(tracking_uri=f"sqlite:///{prepared / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("digitnet").experiment_id])
+    assert run.info.status == "FAILED"
+
+
+def module(stage):
+    return stage.__name__.removeprefix("digitnet.stages.")
+
+
+@pytest.mark.parametrize("option", ["--help", "-h"])
+@pytest.mark.parametrize("stage", STAGES, ids=module)
+def test_every_stage_answers_help_with_its_usage_and_examples(stage, option, tmp_path):
+    result = sh(["python", "-m", stage.__name__, option], tmp_path)
+    assert result.stdout.startswith(f"usage: python -m {stage.__name__} [-h] [KEY=VALUE ...]\n")
+    assert stage.__doc__.splitlines()[0] in result.stdout
+    assert "examples:\n" + "".join(f"  {e}\n" for e in stage.EXAMPLES) in result.stdout
+    assert result.stderr == ""
+    assert list(tmp_path.iterdir()) == []  # nothing run, nothing written
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=module)
+def test_an_unknown_option_of_a_stage_is_one_line_and_exit_status_2(stage, tmp_path):
+    result = sh(["python", "-m", stage.__name__, "--frobnicate"], tmp_path, check=False)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: unrecognized arguments: --frobnicate; see python -m {stage.__name__} --help\n"
+    )
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=module)
+def test_every_example_in_a_stages_help_is_valid_settings(stage):
+    for example in stage.EXAMPLES:
+        assert example.startswith(f"python -m {stage.__name__}")
+        load_config(example.split()[3:])
 
 
 def settings(tree, prefix=""):

@@ -1,5 +1,6 @@
 """What every entry point shares: composing the config and turning user errors into one line."""
 
+import argparse
 import itertools
 import math
 import signal
@@ -163,12 +164,50 @@ def reported():
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(work, argv=None):
+def run(work, argv=None, *, prog, about, examples):
     """Run `work(config)` for a DVC stage; user errors exit 2 with one line, no traceback.
 
     Arguments are Hydra overrides (`train.lr=0.3`), so a stage can be tried by hand with other
-    settings without editing conf/.
+    settings without editing conf/; -h or --help prints `about` and `examples` (see `settings`).
     """
-    argv = sys.argv[1:] if argv is None else argv
+    about = f"{about.rstrip()}\n\n{_BY_HAND}"
+    overrides = settings(sys.argv[1:] if argv is None else argv, prog, about, examples)
     with reported():
-        work(load_config(argv))
+        work(load_config(overrides))
+
+
+_BY_HAND = """\
+`dvc repro` runs it as dvc.yaml says. Run by hand, it writes the same files, and
+`dvc status` then shows the stage as changed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a wrong option as one `error: ...` line and exit 2, like any user error."""
+
+    def error(self, message):
+        fail(f"{message}; see {self.prog} --help")
+
+
+def settings(argv, prog, about, examples):
+    """The overrides of a command whose arguments are settings only (`key=value`).
+
+    -h or --help prints the usage, `about` (a module docstring will do) and `examples`, and
+    exits 0; any other option is an error. Without this, Hydra's parser would read `--help`
+    as a setting and fail on its first character.
+    """
+    parser = _Parser(
+        prog=prog,
+        description=about,
+        epilog="examples:\n" + "".join(f"  {example}\n" for example in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="settings over conf/: a preset (experiment=best), a group's option "
+        "(tracking=server), a key (train.lr=0.3); python -m digitnet.train --cfg job "
+        "lists every key and its value",
+    )
+    return parser.parse_args(argv).overrides

@@ -1,19 +1,26 @@
-"""Mark RUNNING runs whose process is gone as KILLED: `python -m digitnet.stale [overrides]`.
+"""Mark the RUNNING MLflow runs whose process is gone as KILLED.
 
 A training process killed outright (kill -9, a crash) leaves its MLflow run RUNNING for ever.
 Every sweep does this for its own experiment before its first job; run it by hand after a
-crash of a single run. Settings as everywhere: `tracking.experiment=...`, `tracking.uri=...`.
+crash of a single run. Only runs started on this host are marked: from here there is no
+telling whether another machine's run still lives.
 """
 
 import sys
 
 from digitnet import cli, tracking
 
+EXAMPLES = [
+    "python -m digitnet.stale",
+    "python -m digitnet.stale tracking=server tracking.experiment=my-experiment",
+]
+
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    overrides = cli.settings(argv, "python -m digitnet.stale", __doc__, EXAMPLES)
     with cli.reported():
-        config = cli.load_config(argv)
+        config = cli.load_config(overrides)
         uri = tracking.tracking_uri(config.tracking.uri)
         marked = tracking.mark_stale(uri, config.tracking.experiment)
         print(

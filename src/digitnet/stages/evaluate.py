@@ -1,8 +1,17 @@
 """DVC stage `evaluate`: accuracies, per-class scores, confusion matrix, figures; logged to the
-MLflow run that trained the model."""
+MLflow run that trained the model.
+
+It reads paths.processed and paths.model and writes metrics.json, per_class.json, the
+confusion matrix and the figures into paths.eval.
+"""
 
 from digitnet import cli
 from digitnet.evaluation import evaluate_model, training_run
+
+EXAMPLES = [
+    "python -m digitnet.stages.evaluate",
+    "python -m digitnet.stages.evaluate tracking.enabled=false",
+]
 
 
 def main(argv=None):
@@ -16,7 +25,7 @@ def main(argv=None):
             run_id=run_id,
         )
 
-    cli.run(work, argv)
+    cli.run(work, argv, prog="python -m digitnet.stages.evaluate", about=__doc__, examples=EXAMPLES)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,25 @@
-"""DVC stage `preprocess`: classes, one-hot targets, a stratified split and the fitted scaler."""
+"""DVC stage `preprocess`: classes, one-hot targets, a stratified split and the fitted scaler.
+
+It reads paths.ingested and writes train.npz, val.npz, test.npz, scaler.npz and meta.json into
+paths.processed, as data.val_fraction, data.test_fraction, data.scaling and seed say.
+"""
 
 from digitnet import cli, splits
 
+EXAMPLES = [
+    "python -m digitnet.stages.preprocess experiment=best",
+    "python -m digitnet.stages.preprocess data.val_fraction=0.2 seed=1",
+]
+
 
 def main(argv=None):
-    cli.run(splits.from_config, argv)
+    cli.run(
+        splits.from_config,
+        argv,
+        prog="python -m digitnet.stages.preprocess",
+        about=__doc__,
+        examples=EXAMPLES,
+    )
 
 
 if __name__ == "__main__":
