@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from digitnet import nn
-from digitnet.fit import Diverged, fit
+from digitnet.fit import Diverged, History, fit, rose
 
 N_SAMPLES = 60
 
@@ -218,6 +218,67 @@ def test_after_divergence_the_given_arrays_hold_the_weights_that_diverged():
         diverging_fit(weights=weights, biases=biases)
     # epoch 2's step, from W = -inf with NaN gradients, left W NaN: nothing was put back
     assert np.isnan(weights[0]).all()
+
+
+def toy_history(lr, batch_size, *, l2=0.0, epochs=30, rng=None):
+    """The `History` of a fresh network fitted on the toy."""
+    X, Y, _ = toy()
+    return fit(
+        *fresh(),
+        X,
+        Y,
+        activation="sigmoid",
+        lr=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        l2=l2,
+        rng=rng or np.random.default_rng(0),
+    )
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_the_start_cost_is_the_initial_weights_cost_as_an_epoch_computes_it(batch_size):
+    # lr 0: every epoch's cost is the initial weights' cost; with L2 per batch of 16, 16, 16, 12
+    history = toy_history(0.0, batch_size, l2=0.1, epochs=2)
+    assert history.start_cost == pytest.approx(history.cost[0], rel=1e-12)
+    assert history.start_cost == pytest.approx(history.cost[1], rel=1e-12)
+
+
+def test_the_start_cost_draws_no_random_number():
+    rng = np.random.default_rng(0)
+    toy_history(0.5, 16, epochs=1, rng=rng)
+    expected = np.random.default_rng(0)
+    expected.permutation(N_SAMPLES)  # epoch 1's batch order, and nothing else
+    assert rng.integers(1 << 30) == expected.integers(1 << 30)
+
+
+@pytest.mark.parametrize(
+    "cost, best_epoch, start_cost, rose_",
+    [
+        ([5.0, 6.0, 9.0], 3, 7.0, True),  # ends above the initial weights' cost
+        ([9.0, 8.0, 7.5], 3, 7.0, True),  # high already at epoch 1, falling, still above
+        ([9.0, 8.0, 6.5], 3, 7.0, False),  # ends below: it learned something
+        ([6.0, 5.0, 9.0], 2, 7.0, False),  # early stopping kept epoch 2's weights
+        ([7.0, 7.0, 7.0], 3, 7.0, False),  # lr 0: nothing moved
+        ([7.0, 7.0, 7.0 * (1 + 1e-4)], 3, 7.0, False),  # a rise within rounding
+    ],
+)
+def test_a_run_rose_when_the_weights_kept_cost_more_than_the_initial_ones(
+    cost, best_epoch, start_cost, rose_
+):
+    assert rose(History(np.array(cost), None, best_epoch, start_cost)) is rose_
+
+
+def test_a_far_too_large_learning_rate_rises_with_a_finite_cost():
+    history = toy_history(1000.0, None)
+    assert np.isfinite(history.cost).all()  # the clipped logs: Diverged is not raised
+    assert rose(history)
+
+
+def test_a_learning_run_has_not_risen():
+    history = toy_history(0.5, 16, l2=0.1)
+    assert history.cost[-1] < history.start_cost / 2
+    assert not rose(history)
 
 
 def overfitting_problem():

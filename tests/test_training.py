@@ -1,6 +1,7 @@
 """Training as the settings say: the model directory, the cost per epoch and one MLflow run."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from digitnet import training
 from digitnet.artifacts import file_md5, load_npz, read_costs
 from digitnet.cli import load_config
 from digitnet.errors import TrainingError
+from digitnet.fit import History
 from digitnet.logged_model import download_model
 from digitnet.network import load
 from support import TINY_EPOCHS
@@ -77,6 +79,31 @@ def test_a_diverging_training_is_an_error_that_fails_its_run_and_writes_no_model
     assert [p.name for p in prepared.iterdir() if "model" in p.name] == []  # nor a temporary
     _, run = only_run(prepared)
     assert run.info.status == "FAILED"
+
+
+def test_a_training_whose_cost_ends_above_its_start_fails_its_run_and_writes_no_model(prepared):
+    # lr 1000: the cost stays finite (the logs are clipped) but ends far above where it began
+    with pytest.raises(TrainingError) as raised:
+        train("train.lr=1000")
+    assert re.fullmatch(
+        r"training diverged: the cost rose from 7\.437 before the first step to [\d.]+ at "
+        r"epoch 30; try a smaller learning rate than train\.lr=1000\.0",
+        str(raised.value),
+    ), str(raised.value)
+    assert [p.name for p in prepared.iterdir() if "model" in p.name] == []  # nor a temporary
+    _, run = only_run(prepared)
+    assert run.info.status == "FAILED"
+
+
+def test_check_learned_names_the_epoch_whose_weights_were_kept():
+    history = History(np.array([6.0, 7.5, 9.0]), np.array([1.0, 0.9, 1.2]), 2, 7.0)
+    with pytest.raises(TrainingError) as raised:
+        training.check_learned(load_config(["train.lr=3"]), history)
+    assert str(raised.value) == (
+        "training diverged: the cost rose from 7 before the first step to 7.5 at epoch 2; "
+        "try a smaller learning rate than train.lr=3.0"
+    )
+    training.check_learned(load_config(), history._replace(best_epoch=1))  # 6 < 7: learned
 
 
 def test_the_run_name_is_the_preset_then_the_settings_that_differ_from_it():

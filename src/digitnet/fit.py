@@ -22,6 +22,7 @@ class History(NamedTuple):
     cost: np.ndarray  # training cost of every epoch run, shape (epochs_run,)
     val_cost: np.ndarray | None  # validation cost (no L2 term) per epoch, when validating
     best_epoch: int  # 1-based epoch whose weights were kept: the last, or the best on validation
+    start_cost: float  # training cost of the initial weights, computed as an epoch's cost is
 
 
 class _Net(NamedTuple):
@@ -71,6 +72,7 @@ def fit(
     workspace, val_workspace = _workspaces(net, X, Y, batch_size, validation)
     best = _Best([*weights, *biases], patience if validation is not None else None)
     costs, val_costs = [], []
+    start_cost = _start_cost(net, X, Y, l2, workspace)
     # A diverging run overflows to inf or NaN. The cost check below catches that and says so;
     # NumPy's overflow warnings would only repeat it, less clearly.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -87,7 +89,19 @@ def fit(
             if best.stops(epoch, val_costs[-1] if val_costs else None):
                 break
     val_cost = np.array(val_costs) if validation is not None else None
-    return History(np.array(costs), val_cost, best.restore() or len(costs))
+    return History(np.array(costs), val_cost, best.restore() or len(costs), start_cost)
+
+
+RISE = 1e-3  # a relative rise beyond rounding; a diverging run ends about 2 to 10 times higher
+
+
+def rose(history):
+    """True if the weights kept cost more than the initial weights did: the run learned nothing.
+
+    A diverging run's cost usually stays finite (the cost clips its logs), and it is already
+    high at epoch 1, an epoch of steps; the initial weights' cost is the fair baseline.
+    """
+    return bool(history.cost[history.best_epoch - 1] > history.start_cost * (1 + RISE))
 
 
 def _workspaces(net, X, Y, batch_size, validation):
@@ -98,6 +112,18 @@ def _workspaces(net, X, Y, batch_size, validation):
     if validation is None:
         return workspace, None
     return workspace, nn.Workspace.for_batch(validation[0], net.weights, Y)
+
+
+def _start_cost(net, X, Y, l2, workspace):
+    """The cost of the initial weights as an epoch computes it, without its steps: the mean of
+    batch costs, each with its own L2 term; in order, so that no random number is drawn."""
+    total, rows = 0.0, workspace.n_rows
+    for start in range(0, X.shape[0], rows):
+        X_batch, Y_batch = X[start : start + rows], Y[start : start + rows]
+        space = workspace.rows(len(X_batch))
+        H = nn.forward(X_batch, *net, None, space)[-1]
+        total += nn.cost(H, Y_batch, net.weights, l2, net.output, space.scratch) * len(X_batch)
+    return total / X.shape[0]
 
 
 def _epoch(net, batches, l2, optimizer, rate, workspace):

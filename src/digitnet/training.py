@@ -19,7 +19,7 @@ from digitnet.artifacts import atomic_dir, file_md5, load_json, load_npz, write_
 from digitnet.augment import augment
 from digitnet.config import Config, conf_dir, flatten
 from digitnet.errors import ConfigError, TrainingError
-from digitnet.fit import Diverged, fit
+from digitnet.fit import Diverged, fit, rose
 from digitnet.logged_model import log_model
 from digitnet.network import Network, save
 from digitnet.optim import learning_rates, make_optimizer
@@ -174,14 +174,31 @@ def _fit(config, network, X, Y, rng, validation):
             on_epoch=progress.update if progress else None,
         )
     except Diverged as exc:
-        raise TrainingError(
-            f"training diverged: the cost became {exc.cost} at epoch {exc.epoch}; "
-            f"try a smaller learning rate than train.lr={config.train.lr}"
-        ) from None
+        raise _diverged(config, f"became {exc.cost} at epoch {exc.epoch}") from None
     finally:
         if progress:
             progress.close()
+    check_learned(config, history)
     return history, time.perf_counter() - started
+
+
+def check_learned(config, history):
+    """Refuse a network that ends worse than it began (see fit.rose), before it is written: a
+    run that learned nothing must not end FINISHED, where `digitnet promote` would find it."""
+    if rose(history):
+        kept = history.cost[history.best_epoch - 1]
+        raise _diverged(
+            config,
+            f"rose from {history.start_cost:.4g} before the first step "
+            f"to {kept:.4g} at epoch {history.best_epoch}",
+        )
+
+
+def _diverged(config, how):
+    return TrainingError(
+        f"training diverged: the cost {how}; "
+        f"try a smaller learning rate than train.lr={config.train.lr}"
+    )
 
 
 def fit_config(config, weights, biases, X, Y, rng, validation=None, on_epoch=None):
