@@ -181,6 +181,7 @@ def run_job(cfg, hydra_config):
         print(f"job {job} ({' '.join(overrides)}): finished before, kept", flush=True)
         return earlier.get("val_accuracy", math.nan)
     (out_dir / JOB_FILE).unlink(missing_ok=True)
+    started = time.perf_counter()
     process = multiprocessing.get_context("fork").Process(
         target=_job_process, args=(cfg, hydra_config), name=f"digitnet job {job}"
     )
@@ -194,7 +195,8 @@ def run_job(cfg, hydra_config):
         record = load_json(out_dir / JOB_FILE)
     else:  # killed outright, or gone without a word: this process records it
         record = _died(hydra_config, process.exitcode)
-        save_json(out_dir / JOB_FILE, record)
+    record["seconds"] = round(time.perf_counter() - started, 3)  # the fork and exit included
+    save_json(out_dir / JOB_FILE, record)
     if record["status"] != "FINISHED":
         print(
             f"job {job} ({' '.join(overrides)}) {record['status']}: {record['error']}", flush=True
