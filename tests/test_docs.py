@@ -399,3 +399,21 @@ def test_every_code_block_on_the_learning_page_is_in_its_source_file(number):
     path, code = quoted_code()[number]
     assert 1 <= len(code.splitlines()) <= 6, f"quote short snippets:\n{code}"
     assert appears_verbatim(code, (ROOT / path).read_text()), f"not in {path}:\n{code}"
+
+
+def test_the_fault_figures_are_the_ones_benchmarks_faults_measured():
+    totals = read_json(DOCS / "measured" / "faults.json")["totals"]
+    sweeps = " ".join((DOCS / "sweeps.md").read_text().split())
+    assert (
+        f"{totals['killed']} of {totals['trials']} trials killed a job; "
+        f"{totals['results_lost']} finished results lost, "
+        f"{totals['runs_left_running']} runs left `RUNNING`"
+    ) in sweeps
+    table = dict(
+        (row[0], row[1]) for _, rows in tables((DOCS / "benchmarks.md").read_text()) for row in rows
+    )
+    assert table["finished results lost (a job recorded FINISHED whose run is not)"] == str(
+        totals["results_lost"]
+    )
+    assert table["runs left RUNNING after the sweep"] == str(totals["runs_left_running"])
+    assert table["trials in which a job was killed"] == str(totals["killed"])

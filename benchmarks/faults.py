@@ -1,0 +1,125 @@
+"""Kill one job of a sweep at a random moment, 20 times, and count what is lost.
+
+    .venv/bin/python benchmarks/faults.py      (about 6 minutes; not part of make bench)
+
+Each trial runs a 4-job joblib sweep (two at a time) on the tiny test digits in a temporary
+project, waits a random 0 to 6 s, kills with SIGKILL the process of a job RUNNING from then on
+(the pid its MLflow run is tagged with), lets the sweep end, and resumes it into the same
+directory. Counted per trial: finished results lost (a job recorded FINISHED whose run is not
+FINISHED, or gone), runs left RUNNING after the sweep, and after resuming, jobs that do not have
+exactly one FINISHED run. Writes docs/measured/faults.json.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from support import make_checkout  # noqa: E402  (the tiny digits, as the tests make them)
+
+TRIALS, JOBS = 20, 4
+COMMAND = [
+    sys.executable,
+    "-m",
+    "digitnet.train",
+    "-m",
+    "experiment=tiny",
+    "train.batch_size=1",
+    "train.epochs=3000",
+    "train.lr=0.3,0.4,0.5,0.6",
+    "hydra/launcher=joblib",
+    "hydra.launcher.n_jobs=2",
+    "hydra.sweep.dir=sweep",
+]
+
+
+def children(project):
+    """The sweep's child runs, once the sweep has made its store (creating a store while the
+    sweep does would race it)."""
+    if not (project / "sweep" / "sweep.json").is_file():
+        return []
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("digitnet")
+    if experiment is None:
+        return []
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    return [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+
+
+def trial(project, rng, env):
+    process = subprocess.Popen(
+        COMMAND, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    time.sleep(rng.uniform(0, 6))
+    killed = None
+    while killed is None and process.poll() is None:  # the next moment a job is running
+        running = [r for r in children(project) if r.info.status == "RUNNING"]
+        if running:
+            killed = rng.choice(running)
+            try:
+                os.kill(int(killed.data.tags["digitnet.pid"]), signal.SIGKILL)
+            except ProcessLookupError:  # it ended between the look and the kill
+                killed = None
+        time.sleep(0.05)
+    process.wait(timeout=300)
+    runs = children(project)
+    by_id = {r.info.run_id: r for r in runs}
+    records = [json.loads(p.read_text()) for p in (project / "sweep").glob("*/job.json")]
+    finished = [r for r in records if r["status"] == "FINISHED"]
+    lost = sum(
+        r["run_id"] not in by_id or by_id[r["run_id"]].info.status != "FINISHED" for r in finished
+    )
+    left_running = sum(r.info.status == "RUNNING" for r in runs)
+    resumed = subprocess.run(COMMAND, cwd=project, env=env, capture_output=True, text=True)
+    jobs = {}
+    for run in children(project):
+        jobs.setdefault(run.data.tags["job"], []).append(run.info.status)
+    incomplete = sum(jobs.get(str(j)) != ["FINISHED"] for j in range(JOBS))
+    return {
+        "killed": killed is not None,
+        "sweep_status": process.returncode,
+        "finished_before_resume": len(finished),
+        "results_lost": lost,
+        "runs_left_running": left_running,
+        "resume_status": resumed.returncode,
+        "jobs_incomplete_after_resume": incomplete,
+    }
+
+
+def main():
+    rng = random.Random(0)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    results = []
+    for number in range(TRIALS):
+        with tempfile.TemporaryDirectory() as tmp:
+            project = make_checkout(Path(tmp))
+            result = trial(project, rng, env)
+        results.append(result)
+        print(f"trial {number + 1:2}: {result}", flush=True)
+    totals = {
+        key: sum(r[key] for r in results)
+        for key in ("killed", "results_lost", "runs_left_running", "jobs_incomplete_after_resume")
+    }
+    totals["trials"] = TRIALS
+    print(
+        f"{TRIALS} trials, {totals['killed']} with a job killed: "
+        f"{totals['results_lost']} finished results lost (target 0), "
+        f"{totals['runs_left_running']} runs left RUNNING (target 0), "
+        f"{totals['jobs_incomplete_after_resume']} jobs incomplete after resuming"
+    )
+    out = ROOT / "docs" / "measured" / "faults.json"
+    out.write_text(json.dumps({"totals": totals, "trials": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
