@@ -63,7 +63,7 @@ def log_model(uri, run_id, weights, examples, registered_name=None, name=MODEL_N
             code_paths=[str(Path(__file__).parent)],
             signature=_signature(weights),
             input_example=np.asarray(examples, dtype=np.float64),
-            pip_requirements=list(_requirements()),
+            pip_requirements=list(pinned_requirements()),
             registered_model_name=registered_name,
         )
     return info.model_uri
@@ -88,8 +88,47 @@ def _signature(weights):
     )
 
 
+def warm():
+    """Pay MLflow's first-save costs now, in a process whose forks will log models: a tiny
+    network saved as the model is (its example run through it, every installed module mapped
+    to its package), into a temporary directory that is then removed."""
+    import tempfile
+
+    import mlflow.pyfunc
+    import numpy as np
+
+    from digitnet.network import Network, save
+
+    layers = [np.zeros((2, 2)), np.zeros((2, 10))]
+    network = Network(layers, [np.zeros(2), np.zeros(10)], "sigmoid", np.zeros(2), np.ones(2))
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.WARNING)  # as log_model has it
+    quiet = logging.getLogger("mlflow.models")
+    level, progress = quiet.level, os.environ.get(_PROGRESS_VARIABLE)
+    quiet.setLevel(logging.ERROR)
+    os.environ[_PROGRESS_VARIABLE] = "false"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            save(Path(tmp) / "weights.npz", network)
+            with _path_kept():
+                mlflow.pyfunc.save_model(
+                    path=f"{tmp}/model",
+                    python_model=str(MODEL_CODE),
+                    artifacts={"weights": f"{tmp}/weights.npz"},
+                    code_paths=[str(Path(__file__).parent)],
+                    signature=_signature(Path(tmp) / "weights.npz"),
+                    input_example=np.zeros((1, 2)),
+                    pip_requirements=list(pinned_requirements()),
+                )
+    finally:
+        quiet.setLevel(level)
+        if progress is None:
+            os.environ.pop(_PROGRESS_VARIABLE, None)
+        else:
+            os.environ[_PROGRESS_VARIABLE] = progress
+
+
 @functools.cache
-def _requirements():
+def pinned_requirements():
     """The model's pip requirements, pinned to the versions installed here (looked up once)."""
     from importlib.metadata import version
 

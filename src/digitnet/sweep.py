@@ -14,6 +14,7 @@ Running the same sweep again into the same directory resumes it: finished jobs a
 others run again under the same parent run.
 """
 
+import functools
 import hashlib
 import logging
 import math
@@ -33,7 +34,7 @@ from digitnet import provenance, tracking
 from digitnet.artifacts import load_json, read_costs, save_json
 from digitnet.config import conf_dir, to_config
 from digitnet.errors import ConfigError, DigitnetError, Interrupted
-from digitnet.experiment import ensure_processed, run_experiment
+from digitnet.experiment import ensure_processed, run_experiment, settle
 from digitnet.training import log_datasets
 
 SWEEP_FILE = "sweep.json"
@@ -182,6 +183,7 @@ def run_job(cfg, hydra_config):
         return earlier.get("val_accuracy", math.nan)
     (out_dir / JOB_FILE).unlink(missing_ok=True)
     started = time.perf_counter()
+    _warm(hydra_config)
     process = multiprocessing.get_context("fork").Process(
         target=_job_process, args=(cfg, hydra_config), name=f"digitnet job {job}"
     )
@@ -203,6 +205,33 @@ def run_job(cfg, hydra_config):
         )
         return math.nan
     return record.get("val_accuracy", math.nan)
+
+
+@functools.cache
+def _warm(hydra_config):
+    """Once per worker, before its first fork: what every job would otherwise load again.
+
+    A forked job starts from this process's memory, so the imports (MLflow's model and data
+    modules, matplotlib), MLflow's first model save and the store's first use are paid once per
+    worker, as when jobs ran in the worker itself, not once per job.
+    """
+    import tempfile
+
+    import mlflow.data  # noqa: F401
+
+    from digitnet import plots
+    from digitnet.logged_model import warm
+
+    warm()
+    with tempfile.TemporaryDirectory() as tmp:  # the PNG writer and its fonts, loaded once
+        figure = plots.Figure(figsize=(1, 1))
+        figure.add_subplot().set_title("0")
+        plots.save_figure(figure, Path(tmp) / "warm.png")
+    info_file = Path(str(hydra_config.sweep.dir)).resolve() / SWEEP_FILE
+    info = load_json(info_file) if info_file.is_file() else {}
+    if info.get("tracking_uri"):
+        tracking.client(info["tracking_uri"])
+    settle()  # collected and frozen: the forks share these pages instead of copying them
 
 
 def _job_process(cfg, hydra_config):
