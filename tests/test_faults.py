@@ -164,10 +164,10 @@ def test_ctrl_c_ends_the_sweep_killed_keeps_what_finished_and_resuming_completes
     assert_resumed_whole(checkout, kept)
 
 
-def test_resuming_with_another_grid_is_refused_in_one_line(checkout):
-    sweep_dir = checkout / "sweep"
-    sweep_dir.mkdir()
-    (sweep_dir / "sweep.json").write_text(json.dumps({"overrides": ["train.lr=0.1,0.2"]}))
+def refused(checkout, recorded):
+    """Run a 2-job sweep into ./sweep, whose sweep.json says `recorded`; its stderr."""
+    (checkout / "sweep").mkdir()
+    (checkout / "sweep" / "sweep.json").write_text(json.dumps(recorded))
     result = subprocess.run(
         [sys.executable, "-m", "digitnet.train", "-m", "train.lr=0.1,0.3", "hydra.sweep.dir=sweep"],
         cwd=checkout,
@@ -177,4 +177,16 @@ def test_resuming_with_another_grid_is_refused_in_one_line(checkout):
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith(f"error: {sweep_dir} holds the sweep of `train.lr=0.1,0.2`")
+    assert not (checkout / "mlflow.db").exists()  # refused before any work
+    return result.stderr
+
+
+def test_resuming_with_another_grid_is_refused_in_one_line(checkout):
+    assert refused(checkout, {"overrides": ["train.lr=0.1,0.2"]}).startswith(
+        "error: sweep holds the sweep of `train.lr=0.1,0.2`, not of `train.lr=0.1,0.3`"
+    )
+
+
+def test_resuming_after_conf_changed_is_refused_in_one_line(checkout):
+    recorded = {"overrides": ["train.lr=0.1,0.3"], "conf_md5": "0" * 32}
+    assert refused(checkout, recorded).startswith("error: conf/ has changed since the sweep in")
