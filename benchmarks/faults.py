@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/faults.py      (about 6 minutes; not part of make bench)
 
-Each trial runs a 4-job joblib sweep (two at a time) on the tiny test digits in a temporary
+Each trial runs a 4-job joblib sweep (two at a time) on 80 tiny 4x4 digits in a temporary
 project, waits a random 0 to 6 s, kills with SIGKILL the process of a job RUNNING from then on
 (the pid its MLflow run is tagged with), lets the sweep end, and resumes it into the same
 directory. Counted per trial: finished results lost (a job recorded FINISHED whose run is not
@@ -13,6 +13,7 @@ exactly one FINISHED run. Writes docs/measured/faults.json.
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,11 +21,25 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from mlflow.tracking import MlflowClient
 
+from digitnet.workbook import write_workbook
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from support import make_checkout  # noqa: E402  (the tiny digits, as the tests make them)
+
+
+def make_project(root):
+    """conf/ and a small workbook of 4x4 'digits' (class c lights pixel c), ex3 layout."""
+    shutil.copytree(ROOT / "conf", root / "conf")
+    (root / "data").mkdir()
+    rng = np.random.default_rng(0)
+    classes = np.repeat(np.arange(10), 8)
+    X = rng.uniform(0, 0.2, size=(len(classes), 16))
+    X[np.arange(len(classes)), classes] += 0.8
+    write_workbook(root / "data" / "digits.xlsx", X, np.where(classes == 0, 10, classes))
+    return root
+
 
 TRIALS, JOBS = 20, 4
 COMMAND = [
@@ -102,7 +117,7 @@ def main():
     results = []
     for number in range(TRIALS):
         with tempfile.TemporaryDirectory() as tmp:
-            project = make_checkout(Path(tmp))
+            project = make_project(Path(tmp))
             result = trial(project, rng, env)
         results.append(result)
         print(f"trial {number + 1:2}: {result}", flush=True)

@@ -246,14 +246,7 @@ def _job_process(cfg, hydra_config):
     signal.signal(signal.SIGTERM, on_sigterm)
     started = time.perf_counter()
     out_dir = Path(hydra_config.runtime.output_dir)
-    job, overrides = hydra_config.job.num, list(hydra_config.overrides.task)
-    record = {
-        "job": job,
-        "overrides": dict(item.split("=", 1) for item in overrides if "=" in item),
-        "task": overrides,
-        "status": "FINISHED",
-        "error": None,
-    }
+    job, record = hydra_config.job.num, _record(hydra_config, "FINISHED")
     report, status = {}, 0
     try:
         report = _run(cfg, hydra_config, out_dir)
@@ -273,22 +266,27 @@ def _job_process(cfg, hydra_config):
     os._exit(status)  # no atexit handlers of the launcher's worker in a forked job
 
 
+def _record(hydra_config, status, error=None):
+    """The start of a job's job.json: its number, swept values, command words and status."""
+    overrides = list(hydra_config.overrides.task)
+    return {
+        "job": hydra_config.job.num,
+        "overrides": dict(item.split("=", 1) for item in overrides if "=" in item),
+        "task": overrides,
+        "status": status,
+        "error": error,
+    }
+
+
 def _died(hydra_config, exitcode):
     """The record of a job whose process ended without one, its child run ended FAILED."""
-    job, overrides = hydra_config.job.num, list(hydra_config.overrides.task)
+    job = hydra_config.job.num
     if exitcode is not None and exitcode < 0:
         reason = f"died ({signal.Signals(-exitcode).name})"
     else:
         reason = f"its process exited with status {exitcode} and no record"
-    record = {
-        "job": job,
-        "overrides": dict(item.split("=", 1) for item in overrides if "=" in item),
-        "task": overrides,
-        "status": "FAILED",
-        "error": reason,
-        **dict.fromkeys((*REPORTED, "train_seconds")),
-        "seconds": None,
-    }
+    record = _record(hydra_config, "FAILED", reason)
+    record |= dict.fromkeys((*REPORTED, "train_seconds", "seconds"))
     info_file = Path(str(hydra_config.sweep.dir)).resolve() / SWEEP_FILE
     info = load_json(info_file) if info_file.is_file() else {}
     if info.get("parent_run_id"):
