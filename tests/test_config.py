@@ -80,9 +80,17 @@ def test_a_preset_is_only_a_starting_point_for_overrides():
             "unknown setting 'foo'; the top level has seed, preset, data, model, train, "
             "tracking, paths",
         ),
+        (["train.epochs=abc"], "setting train.epochs = 'abc' must be a whole number"),
+        (["train.lr=fast"], "setting train.lr = 'fast' must be a number"),
+        (["tracking.enabled=maybe"], "setting tracking.enabled = 'maybe' must be true or false"),
         (
-            ["train.epochs=abc"],
-            "setting 'train.epochs': Value 'abc' of type 'str' could not be converted to Integer",
+            ["model.hidden_sizes=50"],
+            "setting model.hidden_sizes must be a list: write model.hidden_sizes=[50]",
+        ),
+        (["train.lrr=0.1"], "unknown setting 'train.lrr'; did you mean train.lr?"),
+        (
+            ["model.hiden_sizes=[50]"],
+            "unknown setting 'model.hiden_sizes'; did you mean model.hidden_sizes?",
         ),
         (["train.lr=0"], "setting train.lr = 0.0 must be > 0"),
         (["data.max_unpacked_mb=0"], "setting data.max_unpacked_mb = 0.0 must be > 0"),

@@ -88,11 +88,12 @@ NO_PRESET = (
             "error: setting model.activation = 'Relu': "
             "choose one of sigmoid, tanh, relu, leaky_relu, swish\n",
         ),
+        (["train.epochs=abc"], "error: setting train.epochs = 'abc' must be a whole number\n"),
         (
-            ["train.epochs=abc"],
-            "error: setting 'train.epochs': "
-            "Value 'abc' of type 'str' could not be converted to Integer\n",
+            ["model.hidden_sizes=50"],
+            "error: setting model.hidden_sizes must be a list: write model.hidden_sizes=[50]\n",
         ),
+        (["train.lrr=0.1"], "error: unknown setting 'train.lrr'; did you mean train.lr?\n"),
     ],
 )
 def test_an_unknown_key_preset_or_name_on_the_command_line_is_refused_in_one_line(

@@ -10,6 +10,7 @@ so Hydra lists the valid names; its members are str, so "relu" == Activation.rel
 str(Activation.relu) == "relu".
 """
 
+import difflib
 import os
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
@@ -189,15 +190,29 @@ def describe(exc):
         return f"setting {key} = {value!r}: choose one of {options}"
     if "not in" in message and key:
         return unknown_setting(key)
+    kinds = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false"}
+    if key and "could not be converted to " in message:
+        kind = message.rsplit(" ", 1)[-1]
+        value = getattr(exc, "value", None)
+        return f"setting {key} = {value!r} must be {kinds.get(kind, kind)}"
+    if key and "is not a valid bool" in message:
+        return f"setting {key} = {getattr(exc, 'value', None)!r} must be true or false"
+    if key and "is not a ListConfig, list or tuple" in message:
+        value = getattr(exc, "value", None)
+        shown = "..." if value is None else value
+        return f"setting {key} must be a list: write {key}=[{shown}]"
     if key:
         return f"setting {key!r}: {message}"
     return message
 
 
 def unknown_setting(key):
-    """The error for a key the schema lacks, with the keys its group does have."""
-    group = key.rpartition(".")[0]
+    """The error for a key the schema lacks: the nearest valid key, else the keys its group has."""
     schema = OmegaConf.structured(Config)
+    near = difflib.get_close_matches(key, list(flatten(Config())), n=1, cutoff=0.75)
+    if near:
+        return f"unknown setting {key!r}; did you mean {near[0]}?"
+    group = key.rpartition(".")[0]
     node = OmegaConf.select(schema, group) if group else schema
     if not isinstance(node, DictConfig):
         return f"unknown setting {key!r}"
