@@ -5,7 +5,12 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 # DVC stages call `python`, `dvc` calls git: both must be the project's own.
 export PATH := $(BIN):$(PATH)
+# The tools' usage reports stay off: DVC's analytics and MLflow's telemetry.
 export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+PORT ?= 5000
+# The Python that makes .venv, as major.minor; .venv is made anew when it changes.
+PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 # pip's notes about unreachable extra package locations are noise here.
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 QUIET_PIP := 2> >(grep -v "is ignored: it is neither" >&2)
@@ -16,8 +21,18 @@ QUIET_PIP := 2> >(grep -v "is ignored: it is neither" >&2)
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml requirements.lock
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/.made-by-python-%:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "error: digitnet needs Python 3.11 or newer, and $(PYTHON) is $$($(PYTHON) -V 2>&1 | head -1); choose another, e.g. make PYTHON=python3.12 run" >&2; exit 2; }
+	@made=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	if [ -n "$$made" ] && [ "$$made" != "$*" ]; then \
+	  echo "Making $(VENV) anew: it was made by Python $$made, and $(PYTHON) is Python $*"; rm -rf $(VENV); \
+	elif [ -z "$$made" ]; then rm -rf $(VENV); fi
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "error: $(PYTHON) -m venv failed; on Debian or Ubuntu: sudo apt install python3-venv" >&2; exit 2; }
+	@rm -f $(VENV)/.made-by-python-* && touch $@
+
+$(VENV)/.installed: pyproject.toml requirements.lock $(VENV)/.made-by-python-$(or $(PY_VERSION),unknown)
 	@echo "Installing digitnet and its pinned dependencies into $(VENV) ..."
 	@$(PIP) -c requirements.lock -e . $(QUIET_PIP)
 	@touch $@
@@ -76,12 +91,12 @@ format: install-dev ## ruff: fix and format
 
 # The UI alone: without the flag MLflow 3.17 also starts a job runner and seven huey consumers
 # for GenAI jobs (10 processes, 1.8 GB resident, against 2 and 0.5 GB; docs/tracking.md).
-ui: install ## open the MLflow UI on http://127.0.0.1:5000 over the project's runs
-	@echo "Runs of digitnet: http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"
+ui: install ## open the MLflow UI on http://127.0.0.1:5000 (make ui PORT=5001 for another port)
+	@echo "Runs of digitnet: http://127.0.0.1:$(PORT)/#/experiments/1/runs?workflowType=machine_learning"
 	@# The Starlette warning is MLflow's own server importing a deprecated module, not ours.
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
 	PYTHONWARNINGS="ignore:starlette.middleware.wsgi is deprecated" \
-	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 \
+	$(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) --workers 1 \
 	    --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" \
 	    --registry-store-uri "sqlite:///$(CURDIR)/mlflow.db"
 
