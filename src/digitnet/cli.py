@@ -1,6 +1,7 @@
 """What every entry point shares: composing the config and turning user errors into one line."""
 
 import argparse
+import importlib.util
 import itertools
 import math
 import signal
@@ -69,7 +70,10 @@ def check_overrides(argv):
     """
     if {"-sc", "--shell-completion"} & set(argv):
         return  # the words are Hydra's commands (install=bash), not settings
-    overrides = _parse(_override_words(argv))
+    words = _override_words(argv)
+    if missing := missing_plugin(words):
+        raise ConfigError(missing)
+    overrides = _parse(words)
     if any(override.key_or_group == "preset" for override in overrides):
         raise ConfigError(
             "preset is the name of the experiment= preset; choose it with experiment="
@@ -81,6 +85,30 @@ def check_overrides(argv):
     grid = [override for override in grid if override.key_or_group not in given]
     for job in _jobs([_values(override) for override in [*overrides, *grid]]):
         load_config(job)
+
+
+# Choices whose Hydra plugin comes with an optional extra of pyproject.toml: (plugin, extra).
+PLUGINS = {
+    "hparams_search=optuna": ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
+    "hydra/sweeper=optuna": ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
+    "hydra/launcher=ray": ("hydra_plugins.hydra_ray_launcher", "ray"),
+    "hydra/launcher=submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "hydra/launcher=submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+}
+
+
+def missing_plugin(words, find_spec=importlib.util.find_spec):
+    """The error for the first word whose plugin is not installed, with the command that
+    installs it; None when every plugin asked for is there."""
+    for word in words:
+        plugin, extra = PLUGINS.get(word.lstrip("+"), (None, None))
+        if plugin and find_spec(plugin) is None:
+            return (
+                f"{word} needs the '{extra}' extra, which is not installed: "
+                f"pip install -e '.[{extra}]' (in this checkout: .venv/bin/pip install -e "
+                f"'.[{extra}]')"
+            )
+    return None
 
 
 def _parse(words):
