@@ -29,7 +29,10 @@ def test_an_unknown_option_of_stale_is_one_line_and_exit_status_2(tmp_path):
 def test_a_bad_setting_of_stale_is_one_line_and_exit_status_2(tmp_path):
     result = sh(["python", "-m", "digitnet.stale", "tracking.experimnt=x"], tmp_path, check=False)
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr.startswith("error: unknown setting 'tracking.experimnt'; tracking has ")
+    assert (
+        result.stderr
+        == "error: unknown setting 'tracking.experimnt'; did you mean tracking.experiment?\n"
+    )
     assert result.stderr.count("\n") == 1
 
 
