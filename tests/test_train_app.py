@@ -62,6 +62,16 @@ NO_PRESET = (
 )
 
 
+def refused(tmp_path, monkeypatch, capsys, arguments):
+    """(exit status, stderr) of the app given `arguments`, which must leave nothing behind."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["digitnet-train", *arguments])
+    with pytest.raises(SystemExit) as exited:
+        train.main()
+    assert list(tmp_path.iterdir()) == []
+    return exited.value.code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -99,12 +109,7 @@ NO_PRESET = (
 def test_an_unknown_key_preset_or_name_on_the_command_line_is_refused_in_one_line(
     tmp_path, monkeypatch, capsys, arguments, message
 ):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["digitnet-train", *arguments])
-    with pytest.raises(SystemExit) as exited:
-        train.main()
-    assert (exited.value.code, capsys.readouterr().err) == (2, message)
-    assert list(tmp_path.iterdir()) == []
+    assert refused(tmp_path, monkeypatch, capsys, arguments) == (2, message)
 
 
 @pytest.mark.parametrize(
@@ -126,12 +131,7 @@ def test_an_unknown_key_preset_or_name_on_the_command_line_is_refused_in_one_lin
 def test_every_job_of_a_sweep_is_checked_before_the_first_starts(
     tmp_path, monkeypatch, capsys, arguments, message
 ):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["digitnet-train", *arguments])
-    with pytest.raises(SystemExit) as exited:
-        train.main()
-    assert (exited.value.code, capsys.readouterr().err) == (2, message)
-    assert list(tmp_path.iterdir()) == []
+    assert refused(tmp_path, monkeypatch, capsys, arguments) == (2, message)
 
 
 def test_shell_completion_installs_hydras_bash_completion(tmp_path):
