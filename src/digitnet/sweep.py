@@ -104,11 +104,12 @@ class SweepCallback(Callback):
                 log_datasets(uri, info["parent_run_id"], settings, processed)
         save_json(sweep_dir / SWEEP_FILE, info)
         _ACTIVE.update(sweep_dir=sweep_dir, info=info, ended=False)
-        kept = sum(r["status"] == "FINISHED" for r in collect(sweep_dir)[0]) if resumed else 0
-        action = f"resuming in {sweep_dir} ({kept} finished jobs kept)" if resumed else "writing to"
-        print(
-            f"sweep {info['sweep_id']}: {action}" + ("" if resumed else f" {sweep_dir}"), flush=True
-        )
+        if resumed:
+            kept = sum(r["status"] == "FINISHED" for r in collect(sweep_dir)[0])
+            action = f"resuming in {sweep_dir}, {kept} finished jobs kept"
+        else:
+            action = f"writing to {sweep_dir}"
+        print(f"sweep {info['sweep_id']}: {action}", flush=True)
 
     def on_multirun_end(self, config, **kwargs):
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
