@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from digitnet.errors import DigitnetError
-from digitnet.tracking import client
+from digitnet.tracking import client, run_models
 
 MODEL_NAME = "model"  # the name of a model logged without one, and of every model before names
 NOT_IN_NAMES = str.maketrans({c: "_" for c in "/:.%\"'"})  # MLflow refuses them in model names
@@ -161,15 +161,10 @@ def _named_model_uri(uri, model_uri):
     run_id, _, rest = model_uri.removeprefix("runs:/").partition("/")
     if not model_uri.startswith("runs:/") or rest.split("/")[0] != MODEL_NAME:
         return model_uri
-    mlflow_client = client(uri)
-    experiment = mlflow_client.get_run(run_id).info.experiment_id
-    models = mlflow_client.search_logged_models(
-        [experiment], filter_string=f"source_run_id = '{run_id}'", max_results=10
-    )
+    models = run_models(uri, run_id)
     if not models or any(model.name == MODEL_NAME for model in models):
         return model_uri
-    newest = max(models, key=lambda model: model.creation_timestamp)
-    return f"models:/{newest.model_id}" + rest.removeprefix(MODEL_NAME)
+    return f"models:/{models[0].model_id}" + rest.removeprefix(MODEL_NAME)
 
 
 @contextmanager

@@ -44,7 +44,7 @@ def promote(*, uri, experiment, run_id=None, metric=METRIC, lowest=False, name=N
             run, sweep, candidates = _run(client, uri, run_id), None, 1
         else:
             run, sweep, candidates = best_run(client, uri, experiment, metric, lowest)
-        model = logged_model_of(client, run)
+        model = logged_model_of(uri, run)
         with fluent(uri):  # the registry looks the model up in MLflow's process-wide store
             version, new = _version(client, name, run, model)
         client.set_registered_model_alias(name, alias, version.version)
@@ -119,17 +119,13 @@ def _all_runs(client, experiment_id, filter_string):
             return runs
 
 
-def logged_model_of(client, run):
+def logged_model_of(uri, run):
     """The newest READY model that `run` logged; a run trained with tracking.log_model=false has
     none, which is an error."""
     from mlflow.entities import LoggedModelStatus
 
-    models = client.search_logged_models(
-        [run.info.experiment_id],
-        filter_string=f"source_run_id = '{run.info.run_id}'",  # status = 'READY' matches none
-        order_by=[{"field_name": "creation_time", "ascending": False}],
-    )
-    for model in models:
+    # a search filter on status = 'READY' matches none, so the status is read here
+    for model in tracking.run_models(uri, run.info.run_id):
         if model.status == LoggedModelStatus.READY:
             return model
     tags = run.data.tags

@@ -240,16 +240,20 @@ def run_datasets(uri, run_id):
     return found
 
 
-def logged_model_id(uri, run_id):
-    """The id of the newest model that run `run_id` logged, or None."""
+def run_models(uri, run_id):
+    """The models that run `run_id` logged, newest first, whatever their status."""
     mlflow_client = client(uri)
     experiment = mlflow_client.get_run(run_id).info.experiment_id
-    models = mlflow_client.search_logged_models(
+    return mlflow_client.search_logged_models(
         [experiment],
         filter_string=f"source_run_id = '{run_id}'",
-        order_by=[{"field_name": "creation_timestamp", "ascending": False}],
-        max_results=1,
+        order_by=[{"field_name": "creation_time", "ascending": False}],
     )
+
+
+def logged_model_id(uri, run_id):
+    """The id of the newest model that run `run_id` logged, or None."""
+    models = run_models(uri, run_id)
     return models[0].model_id if models else None
 
 
