@@ -228,8 +228,7 @@ def _warm(hydra_config):
         figure = plots.Figure(figsize=(1, 1))
         figure.add_subplot().set_title("0")
         plots.save_figure(figure, Path(tmp) / "warm.png")
-    info_file = Path(str(hydra_config.sweep.dir)).resolve() / SWEEP_FILE
-    info = load_json(info_file) if info_file.is_file() else {}
+    info = _sweep_info(hydra_config)
     if info.get("tracking_uri"):
         tracking.client(info["tracking_uri"])
     settle()  # collected and frozen: the forks share these pages instead of copying them
@@ -279,6 +278,12 @@ def _record(hydra_config, status, error=None):
     }
 
 
+def _sweep_info(hydra_config):
+    """What on_multirun_start left in sweep.json for the jobs ({} outside such a sweep)."""
+    info_file = Path(str(hydra_config.sweep.dir)).resolve() / SWEEP_FILE
+    return load_json(info_file) if info_file.is_file() else {}
+
+
 def _died(hydra_config, exitcode):
     """The record of a job whose process ended without one, its child run ended FAILED."""
     job = hydra_config.job.num
@@ -288,8 +293,7 @@ def _died(hydra_config, exitcode):
         reason = f"its process exited with status {exitcode} and no record"
     record = _record(hydra_config, "FAILED", reason)
     record |= dict.fromkeys((*REPORTED, "train_seconds", "seconds"))
-    info_file = Path(str(hydra_config.sweep.dir)).resolve() / SWEEP_FILE
-    info = load_json(info_file) if info_file.is_file() else {}
+    info = _sweep_info(hydra_config)
     if info.get("parent_run_id"):
         runs = tracking.job_runs(info["tracking_uri"], info["parent_run_id"], job)
         for run_id, status in runs.items():
@@ -302,8 +306,7 @@ def _died(hydra_config, exitcode):
 def _run(cfg, hydra_config, out_dir):
     """The job's experiment, as a child of the sweep's parent run when there is one; named
     like any run, from its preset and what differs from it."""
-    info_file = Path(str(hydra_config.sweep.dir)).resolve() / SWEEP_FILE
-    info = load_json(info_file) if info_file.is_file() else {}
+    info = _sweep_info(hydra_config)
     tags = {"sweep_id": info.get("sweep_id", ""), "job": str(hydra_config.job.num)}
     if info.get("parent_run_id"):  # a resumed job: the runs of its earlier tries make way
         uri, parent = info["tracking_uri"], info["parent_run_id"]
