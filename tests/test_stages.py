@@ -83,8 +83,8 @@ def module(stage):
 @pytest.mark.parametrize("option", ["--help", "-h"])
 @pytest.mark.parametrize("stage", STAGES, ids=module)
 def test_every_stage_answers_help_with_its_usage_and_examples(stage, option, tmp_path):
-    result = sh(["python", "-m", stage.__name__, option], tmp_path)
-    assert result.stdout.startswith(f"usage: python -m {stage.__name__} [-h] [KEY=VALUE ...]\n")
+    result = sh([*stage.PROG.split(), option], tmp_path)
+    assert result.stdout.startswith(f"usage: {stage.PROG} [-h] [KEY=VALUE ...]\n")
     assert stage.__doc__.splitlines()[0] in result.stdout
     assert "examples:\n" + "".join(f"  {e}\n" for e in stage.EXAMPLES) in result.stdout
     assert result.stderr == ""
@@ -93,17 +93,17 @@ def test_every_stage_answers_help_with_its_usage_and_examples(stage, option, tmp
 
 @pytest.mark.parametrize("stage", STAGES, ids=module)
 def test_an_unknown_option_of_a_stage_is_one_line_and_exit_status_2(stage, tmp_path):
-    result = sh(["python", "-m", stage.__name__, "--frobnicate"], tmp_path, check=False)
+    result = sh([*stage.PROG.split(), "--frobnicate"], tmp_path, check=False)
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == (
-        f"error: unrecognized arguments: --frobnicate; see python -m {stage.__name__} --help\n"
+    assert (
+        result.stderr == f"error: unrecognized arguments: --frobnicate; see {stage.PROG} --help\n"
     )
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=module)
 def test_every_example_in_a_stages_help_is_valid_settings(stage):
     for example in stage.EXAMPLES:
-        assert example.startswith(f"python -m {stage.__name__}")
+        assert example.startswith(stage.PROG)
         load_config(example.split()[3:])
 
 

@@ -1,4 +1,4 @@
-"""`python -m digitnet.stale`: its command line. What it marks is in tests/test_interrupts.py,
+"""`digitnet stale`: its command line. What it marks is in tests/test_interrupts.py,
 beside the killed processes that leave runs RUNNING."""
 
 import pytest
@@ -10,8 +10,8 @@ from support import sh
 
 @pytest.mark.parametrize("option", ["--help", "-h"])
 def test_stale_answers_help_with_its_usage_and_examples(option, tmp_path):
-    result = sh(["python", "-m", "digitnet.stale", option], tmp_path)
-    assert result.stdout.startswith("usage: python -m digitnet.stale [-h] [KEY=VALUE ...]\n\n")
+    result = sh(["digitnet", "stale", option], tmp_path)
+    assert result.stdout.startswith("usage: digitnet stale [-h] [KEY=VALUE ...]\n\n")
     assert "Mark the RUNNING MLflow runs whose process is gone as KILLED." in result.stdout
     assert "examples:\n" + "".join(f"  {e}\n" for e in stale.EXAMPLES) in result.stdout
     assert result.stderr == ""
@@ -19,15 +19,15 @@ def test_stale_answers_help_with_its_usage_and_examples(option, tmp_path):
 
 
 def test_an_unknown_option_of_stale_is_one_line_and_exit_status_2(tmp_path):
-    result = sh(["python", "-m", "digitnet.stale", "--frobnicate"], tmp_path, check=False)
+    result = sh(["digitnet", "stale", "--frobnicate"], tmp_path, check=False)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
-        "error: unrecognized arguments: --frobnicate; see python -m digitnet.stale --help\n"
+        "error: unrecognized arguments: --frobnicate; see digitnet stale --help\n"
     )
 
 
 def test_a_bad_setting_of_stale_is_one_line_and_exit_status_2(tmp_path):
-    result = sh(["python", "-m", "digitnet.stale", "tracking.experimnt=x"], tmp_path, check=False)
+    result = sh(["digitnet", "stale", "tracking.experimnt=x"], tmp_path, check=False)
     assert (result.returncode, result.stdout) == (2, "")
     assert (
         result.stderr
@@ -38,5 +38,5 @@ def test_a_bad_setting_of_stale_is_one_line_and_exit_status_2(tmp_path):
 
 def test_every_example_in_stales_help_is_valid_settings():
     for example in stale.EXAMPLES:
-        assert example.startswith("python -m digitnet.stale")
-        load_config(example.split()[3:])
+        assert example.startswith("digitnet stale")
+        load_config(example.split()[2:])

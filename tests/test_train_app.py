@@ -1,4 +1,4 @@
-"""`python -m digitnet.train`: the real Hydra app, one experiment outside the DVC pipeline.
+"""`digitnet train`: the real Hydra app, one experiment outside the DVC pipeline.
 
 What the experiment does is specified in test_experiment.py; here, what only the app adds: its
 command line, Hydra's run directory, the installed script and a terminal's progress bar.
@@ -142,16 +142,16 @@ def test_shell_completion_installs_hydras_bash_completion(tmp_path):
 
 
 def test_help_says_what_the_app_does_and_lists_the_groups_presets_and_examples(tmp_path):
-    result = sh(["python", "-m", "digitnet.train", "--help"], tmp_path)
+    result = sh(["digitnet", "train", "--help"], tmp_path)
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout.startswith("digitnet-train (python -m digitnet.train): one experiment")
+    assert result.stdout.startswith("digitnet train: one experiment")
     groups = result.stdout.split("== Groups and presets ==")[1].split("== Settings ==")[0]
     assert "\nexperiment: best, default, ng_ex4, tiny, tutorial\n" in groups
     assert "\nsweep: grid\n" in groups and "\nhparams_search: optuna\n" in groups
     assert "\ntracking: server, sqlite\n" in groups
-    assert "digitnet-train experiment=best " in result.stdout
-    assert "digitnet-train sweep=grid hydra/launcher=joblib " in result.stdout
-    assert "digitnet-train hparams_search=optuna " in result.stdout
+    assert "digitnet train experiment=best " in result.stdout
+    assert "digitnet train sweep=grid hydra/launcher=joblib " in result.stdout
+    assert "digitnet train hparams_search=optuna " in result.stdout
     assert "\n  activation: sigmoid\n" in result.stdout
 
 
@@ -164,9 +164,12 @@ def test_cfg_job_shows_the_preset_hydra_chose(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_console_script_is_installed_and_composes_the_config(checkout):
-    script = Path(sys.executable).parent / "digitnet-train"
-    result = sh([str(script), "--cfg", "job", "experiment=tiny", "train.lr=0.25"], checkout)
+@pytest.mark.parametrize("command", [["digitnet", "train"], ["digitnet-train"]], ids=" ".join)
+def test_the_console_scripts_are_installed_and_compose_the_config(command, checkout):
+    script = Path(sys.executable).parent / command[0]
+    result = sh(
+        [str(script), *command[1:], "--cfg", "job", "experiment=tiny", "train.lr=0.25"], checkout
+    )
     assert "  lr: 0.25\n" in result.stdout
     assert f"  epochs: {TINY_EPOCHS}\n" in result.stdout
 

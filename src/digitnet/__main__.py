@@ -1,38 +1,63 @@
-"""`digitnet <command>`: one entry point for the commands that act on a trained network.
+"""`digitnet COMMAND ...`: the one command of the project; `digitnet COMMAND --help` for each.
 
-digitnet promote [--run ID] [--name digits] [--alias champion]
-digitnet predict MODEL WORKBOOK [--csv OUT.csv] [--workbook OUT.xlsx]
-digitnet request WORKBOOK [--rows 1-3]
+A command's module is imported only when it runs, so `digitnet --help` and the light commands
+start without loading Hydra, MLflow or matplotlib.
 """
 
-import argparse
 import sys
 
-# command → "module:function" that runs it with the rest of the command line
+# command → ("module:function" that runs it with the rest of the command line, what it does)
 COMMANDS = {
-    "promote": "digitnet.promote:main",  # register a run's model, move the champion alias
-    "predict": "digitnet.predict:main",  # a model's digits for a workbook
-    "request": "digitnet.predict:request_main",  # rows of a workbook as a REST request body
+    "sample": ("digitnet.sample:main", "build the sample workbook data/digits.xlsx"),
+    "train": ("digitnet.train:main", "train and evaluate once, or sweep with -m (Hydra settings)"),
+    "stage": ("digitnet.stages:main", "run one pipeline stage as dvc.yaml runs it"),
+    "promote": ("digitnet.promote:main", "register a run's model and move the champion alias"),
+    "predict": ("digitnet.predict:main", "predict the digits of a workbook with a model"),
+    "request": ("digitnet.predict:request_main", "rows of a workbook as a REST request body"),
+    "stale": ("digitnet.stale:main", "mark MLflow runs whose process is gone as KILLED"),
+    "ui": ("digitnet.ui:main", "open the MLflow UI on this project's runs"),
 }
+
+USAGE = "usage: digitnet [-h] COMMAND [ARGUMENTS ...]"
+
+_LISTING = "".join(f"  {name:<9} {about}\n" for name, (_, about) in COMMANDS.items())
+
+HELP = f"""\
+{USAGE}
+
+A NumPy network that reads handwritten digits from an Excel workbook, run as a DVC
+pipeline, configured by Hydra and tracked in MLflow.
+
+commands:
+{_LISTING}
+examples:
+  digitnet sample                        # data/digits.xlsx, 5,000 real digits
+  dvc repro                              # the pipeline: ingest, preprocess, train, evaluate
+  digitnet train experiment=best         # one run outside the pipeline, with a preset
+  digitnet train -m sweep=grid           # a sweep: one MLflow parent run, a child per job
+  digitnet promote && digitnet ui        # the sweep's best as models:/digits@champion
+
+digitnet COMMAND --help tells more about each."""
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    commands = argparse.ArgumentParser(
-        prog="digitnet",
-        description="Commands that act on a trained network.",
-        epilog=(
-            "from a sweep to a served model: digitnet promote, then digitnet predict "
-            "models:/digits@champion WORKBOOK or mlflow models serve -m models:/digits@champion"
-        ),
-    )
-    commands.add_argument("command", choices=sorted(COMMANDS))
-    commands.add_argument("arguments", nargs=argparse.REMAINDER, help="see digitnet COMMAND -h")
-    args = commands.parse_args(argv[:1])
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(HELP)
+        return
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(
+            f"error: unknown command {name!r}; choose one of {', '.join(COMMANDS)} "
+            "(digitnet --help)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    sys.argv = [f"digitnet {name}", *rest]  # what Hydra, usage lines and MLflow's Source see
     from importlib import import_module
 
-    module, _, function = COMMANDS[args.command].partition(":")
-    getattr(import_module(module), function)(argv[1:])
+    module, _, function = COMMANDS[name][0].partition(":")
+    getattr(import_module(module), function)(rest)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,9 @@ PLUGINS = {
 }
 
 
+MAKE_TARGETS = {"optuna": "install-dev", "ray": "install-cluster", "slurm": "install-cluster"}
+
+
 def missing_plugin(words, find_spec=importlib.util.find_spec):
     """The error for the first word whose plugin is not installed, with the command that
     installs it; None when every plugin asked for is there."""
@@ -105,8 +108,7 @@ def missing_plugin(words, find_spec=importlib.util.find_spec):
         if plugin and find_spec(plugin) is None:
             return (
                 f"{word} needs the '{extra}' extra, which is not installed: "
-                f"pip install -e '.[{extra}]' (in this checkout: .venv/bin/pip install -e "
-                f"'.[{extra}]')"
+                f"pip install 'digitnet[{extra}]' (in a checkout: make {MAKE_TARGETS[extra]})"
             )
     return None
 
@@ -209,7 +211,7 @@ _BY_HAND = """\
 `dvc status` then shows the stage as changed."""
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse, with a wrong option as one `error: ...` line and exit 2, like any user error."""
 
     def error(self, message):
@@ -223,7 +225,7 @@ def settings(argv, prog, about, examples):
     exits 0; any other option is an error. Without this, Hydra's parser would read `--help`
     as a setting and fail on its first character.
     """
-    parser = _Parser(
+    parser = Parser(
         prog=prog,
         description=about,
         epilog="examples:\n" + "".join(f"  {example}\n" for example in examples),
@@ -235,7 +237,7 @@ def settings(argv, prog, about, examples):
         nargs="*",
         metavar="KEY=VALUE",
         help="settings over conf/: a preset (experiment=best), a group's option "
-        "(tracking=server), a key (train.lr=0.3); python -m digitnet.train --cfg job "
+        "(tracking=server), a key (train.lr=0.3); digitnet train --cfg job "
         "lists every key and its value",
     )
     return parser.parse_args(argv).overrides

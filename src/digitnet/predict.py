@@ -1,6 +1,6 @@
 """`digitnet predict`: a trained network's digits for the examples of a new workbook.
 
-    python -m digitnet.predict MODEL WORKBOOK [--csv OUT.csv] [--workbook OUT.xlsx]
+    digitnet predict MODEL WORKBOOK [--csv OUT.csv] [--workbook OUT.xlsx]
 
 MODEL is a weights.npz, the directory that holds one, or an MLflow model URI:
 models:/digits@champion, models:/<model id> as training prints it, models:/<name>/<version> or
@@ -162,6 +162,11 @@ def parser():
     arguments = argparse.ArgumentParser(
         prog="digitnet predict",
         description="Predict the digits of a workbook's sheet X with a trained network.",
+        epilog=(
+            "examples:\n  digitnet predict artifacts/model data/digits.xlsx\n"
+            "  digitnet predict models:/digits@champion new.xlsx --csv new.csv"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     arguments.add_argument(
         "model",

@@ -20,7 +20,7 @@ DVC_TAGS = {"DVC_EXP_NAME": "dvc.exp_name", "DVC_EXP_BASELINE_REV": "dvc.exp_bas
 def standard_tags(source=None):
     """MLflow's tags for who ran what from which commit, and the DVC experiment if any.
 
-    The source is the module run (`digitnet.stages.train`, `digitnet.train`), which the UI's
+    The source is the command run (`digitnet stage train`, `digitnet train`), which the UI's
     Source column shows; `source` names it where the process is not the command (a sweep's
     worker). The user is MLflow's: MLFLOW_TRACKING_USERNAME, else the login name.
     """
@@ -41,7 +41,10 @@ def _user():
 
 
 def source_name():
-    """The module this process runs (`python -m digitnet.train`), else its script's name."""
+    """The command this process runs: `digitnet train` (which `digitnet` puts in sys.argv[0]),
+    else the module run with `python -m` (`digitnet.train`), else the script's name."""
+    if sys.argv and sys.argv[0].startswith("digitnet "):
+        return sys.argv[0]
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     if spec is not None and spec.name:
         return spec.name.removesuffix(".__main__")

@@ -8,7 +8,7 @@ themselves and 10 for the digit 0.
 The resize is integer arithmetic followed by one division and a rounding, so the workbook comes
 out byte for byte the same on every machine.
 
-    python -m digitnet.sample [PATH] [--force]
+    digitnet sample [PATH] [--force]
 """
 
 import argparse
@@ -81,8 +81,13 @@ def build_sample(path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m digitnet.sample",
+        prog="digitnet sample",
         description="Build the sample workbook of 5000 handwritten digits (ex3 layout).",
+        epilog=(
+            "examples:\n  digitnet sample                      # data/digits.xlsx, unless it "
+            "exists\n  digitnet sample other.xlsx --force   # another file, rebuilt"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("path", nargs="?", default=DEFAULT_PATH, help=f"default {DEFAULT_PATH}")
     parser.add_argument("--force", action="store_true", help="rebuild even if the file exists")

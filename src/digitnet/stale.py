@@ -10,15 +10,16 @@ import sys
 
 from digitnet import cli, tracking
 
+PROG = "digitnet stale"  # also `python -m digitnet.stale`
 EXAMPLES = [
-    "python -m digitnet.stale",
-    "python -m digitnet.stale tracking=server tracking.experiment=my-experiment",
+    "digitnet stale",
+    "digitnet stale tracking=server tracking.experiment=my-experiment",
 ]
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    overrides = cli.settings(argv, "python -m digitnet.stale", __doc__, EXAMPLES)
+    overrides = cli.settings(argv, PROG, __doc__, EXAMPLES)
     with cli.reported():
         config = cli.load_config(overrides)
         uri = tracking.tracking_uri(config.tracking.uri)

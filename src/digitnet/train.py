@@ -1,8 +1,10 @@
-"""One experiment outside the DVC pipeline: train + evaluate, one MLflow run, Hydra overrides.
+"""`digitnet train`: one experiment outside the DVC pipeline: train + evaluate, one MLflow run.
 
-    python -m digitnet.train experiment=tutorial
-    python -m digitnet.train model.hidden_sizes=[50] train.lr=0.3
-    python -m digitnet.train --help        # the groups, the presets and examples
+    digitnet train experiment=tutorial
+    digitnet train model.hidden_sizes=[50] train.lr=0.3
+    digitnet train --help        # the groups, the presets and examples
+
+`python -m digitnet.train` and `digitnet-train` are the same command.
 
 It starts from the pipeline's processed arrays (building them from the workbook first if they are
 missing) and writes its model and evaluation into Hydra's run directory (outputs/<date>/<time>/),
@@ -33,12 +35,14 @@ def app(cfg):
     return report.get("val_accuracy", report["test_accuracy"])
 
 
-def main():
-    """`python -m digitnet.train` and `digitnet-train`: check every job's settings, then run.
+def main(argv=None):
+    """`digitnet train [SETTINGS]`: check every job's settings, then run.
 
     Importing digitnet.config has stored the schema in Hydra's ConfigStore, so Hydra enforces it
     too; the check first makes a bad setting one line and exit status 2, before any job starts.
     """
+    if argv is not None:  # from `digitnet train`: Hydra reads the command line from sys.argv
+        sys.argv = [sys.argv[0], *argv]
     with cli.reported():
         cli.check_overrides(sys.argv[1:])
         sweep.check_resume(sys.argv[1:])

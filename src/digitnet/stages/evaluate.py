@@ -8,9 +8,10 @@ confusion matrix and the figures into paths.eval.
 from digitnet import cli
 from digitnet.evaluation import evaluate_model, training_run
 
+PROG = "digitnet stage evaluate"  # also `python -m digitnet.stages.evaluate`
 EXAMPLES = [
-    "python -m digitnet.stages.evaluate",
-    "python -m digitnet.stages.evaluate tracking.enabled=false",
+    "digitnet stage evaluate",
+    "digitnet stage evaluate tracking.enabled=false",
 ]
 
 
@@ -25,7 +26,7 @@ def main(argv=None):
             run_id=run_id,
         )
 
-    cli.run(work, argv, prog="python -m digitnet.stages.evaluate", about=__doc__, examples=EXAMPLES)
+    cli.run(work, argv, prog=PROG, about=__doc__, examples=EXAMPLES)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ It reads data.workbook (sheets data.x_sheet and data.y_sheet) and writes paths.i
 
 from digitnet import cli, ingestion
 
+PROG = "digitnet stage ingest"  # also `python -m digitnet.stages.ingest`
 EXAMPLES = [
-    "python -m digitnet.stages.ingest",
-    "python -m digitnet.stages.ingest data.workbook=data/other.xlsx",
+    "digitnet stage ingest",
+    "digitnet stage ingest data.workbook=data/other.xlsx",
 ]
 
 
@@ -15,7 +16,7 @@ def main(argv=None):
     cli.run(
         ingestion.from_config,
         argv,
-        prog="python -m digitnet.stages.ingest",
+        prog=PROG,
         about=__doc__,
         examples=EXAMPLES,
     )

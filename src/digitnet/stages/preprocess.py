@@ -6,9 +6,10 @@ paths.processed, as data.val_fraction, data.test_fraction, data.scaling and seed
 
 from digitnet import cli, splits
 
+PROG = "digitnet stage preprocess"  # also `python -m digitnet.stages.preprocess`
 EXAMPLES = [
-    "python -m digitnet.stages.preprocess experiment=best",
-    "python -m digitnet.stages.preprocess data.val_fraction=0.2 seed=1",
+    "digitnet stage preprocess experiment=best",
+    "digitnet stage preprocess data.val_fraction=0.2 seed=1",
 ]
 
 
@@ -16,7 +17,7 @@ def main(argv=None):
     cli.run(
         splits.from_config,
         argv,
-        prog="python -m digitnet.stages.preprocess",
+        prog=PROG,
         about=__doc__,
         examples=EXAMPLES,
     )

@@ -8,9 +8,10 @@ where it began fails with exit status 2 and writes nothing.
 from digitnet import cli
 from digitnet.training import train_model
 
+PROG = "digitnet stage train"  # also `python -m digitnet.stages.train`
 EXAMPLES = [
-    "python -m digitnet.stages.train experiment=best",
-    "python -m digitnet.stages.train train.lr=0.3 train.epochs=200 tracking.enabled=false",
+    "digitnet stage train experiment=best",
+    "digitnet stage train train.lr=0.3 train.epochs=200 tracking.enabled=false",
 ]
 
 
@@ -20,7 +21,7 @@ def main(argv=None):
             config=cfg, processed=cfg.paths.processed, model_dir=cfg.paths.model
         ),
         argv,
-        prog="python -m digitnet.stages.train",
+        prog=PROG,
         about=__doc__,
         examples=EXAMPLES,
     )
