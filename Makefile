@@ -11,12 +11,20 @@ export MLFLOW_DISABLE_TELEMETRY := true
 PORT ?= 5000
 # The Python that makes .venv, as major.minor; .venv is made anew when it changes.
 PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+# Installs take exactly the versions and files (by hash) of a lock file, then digitnet itself.
+PIP := $(BIN)/python -m pip install --disable-pip-version-check
 # pip's notes about unreachable extra package locations are noise here.
-PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 QUIET_PIP := 2> >(grep -v "is ignored: it is neither" >&2)
+# One line of progress for pip's page of output: how many of the lock's packages are in hand.
+PROGRESS = | awk -v total=$$(grep -c '^[a-z0-9].*==' $(1)) \
+	'/^Collecting /{n++; printf "\r  %d of %d packages checked", n, total; fflush()} \
+	 /^Installing collected/{printf "\n  installing them ...\n"; fflush()} \
+	 /^Successfully installed/{print "  done"; fflush()}'
+INSTALL_LOCK = $(PIP) --require-hashes -r $(1) $(QUIET_PIP) $(call PROGRESS,$(1)) && \
+	$(PIP) --quiet --no-deps -e . $(QUIET_PIP)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev sample run repro test test-fast bench lint format ui lock clean
+.PHONY: help install install-dev install-cluster sample run repro test test-fast test-cluster bench lint format ui lock clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,21 +41,28 @@ $(VENV)/.made-by-python-%:
 	@rm -f $(VENV)/.made-by-python-* && touch $@
 
 $(VENV)/.installed: pyproject.toml requirements.lock $(VENV)/.made-by-python-$(or $(PY_VERSION),unknown)
-	@echo "Installing digitnet and its pinned dependencies into $(VENV) ..."
-	@$(PIP) -c requirements.lock -e . $(QUIET_PIP)
+	@echo "Installing digitnet and its pinned dependencies into $(VENV) (about a minute) ..."
+	@$(call INSTALL_LOCK,requirements.lock)
 	@touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed
-	@echo "Installing the test and lint tools ..."
-	@$(PIP) -c requirements.lock -e '.[dev,optuna,ray,slurm]' $(QUIET_PIP)
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.lock
+	@echo "Installing the test and lint tools, and Optuna ..."
+	@$(call INSTALL_LOCK,requirements-dev.lock)
+	@touch $@
+
+$(VENV)/.installed-cluster: $(VENV)/.installed-dev requirements-cluster.lock
+	@echo "Installing Ray, submitit and the S3 clients (several hundred MB) ..."
+	@$(call INSTALL_LOCK,requirements-cluster.lock)
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv and install the project (pinned versions)
 
 install-dev: $(VENV)/.installed-dev ## install plus the test and lint tools
 
+install-cluster: $(VENV)/.installed-cluster ## install-dev plus Ray, submitit and S3 (the cluster extras)
+
 sample: install ## build data/digits.xlsx (5,000 real digits) unless data/ has it
-	$(BIN)/python -m digitnet.sample
+	$(BIN)/digitnet sample
 
 run: sample ## set up, then run the whole pipeline (dvc repro)
 	$(BIN)/dvc repro
@@ -59,19 +74,17 @@ run: sample ## set up, then run the whole pipeline (dvc repro)
 repro: install ## rerun what changed in the pipeline
 	$(BIN)/dvc repro
 
-test: install-dev ## lint, then run the whole test suite in .venv (what CI runs)
+test: install-dev ## lint, then run the whole test suite in .venv but the cluster tests
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not cluster"
+
+test-cluster: install-cluster ## the tests of sweeps on Ray and submitit, on this machine (CI runs them too)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m cluster
 
 test-fast: install-dev ## the tests not marked slow, in under 30 s: no dvc, sweeps or servers
-	$(BIN)/python -m pytest -n 2 -m "not slow"
+	$(BIN)/python -m pytest -n 2 -m "not slow and not cluster"
 
-$(VENV)/.installed-bench: $(VENV)/.installed
-	@echo "Installing what the benchmarks measure digitnet against (scikit-learn, pandas) ..."
-	@$(PIP) -c requirements.lock -e '.[bench]' $(QUIET_PIP)
-	@touch $@
-
-bench: sample $(VENV)/.installed-bench ## measure every figure in docs/benchmarks.md (about 5 min)
+bench: sample ## measure every figure in docs/benchmarks.md (about 5 min)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/epoch.py
 	$(BIN)/python benchmarks/kernels.py
@@ -89,23 +102,26 @@ format: install-dev ## ruff: fix and format
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
-# The UI alone: without the flag MLflow 3.17 also starts a job runner and seven huey consumers
-# for GenAI jobs (10 processes, 1.8 GB resident, against 2 and 0.5 GB; docs/tracking.md).
 ui: install ## open the MLflow UI on http://127.0.0.1:5000 (make ui PORT=5001 for another port)
-	@echo "Runs of digitnet: http://127.0.0.1:$(PORT)/#/experiments/1/runs?workflowType=machine_learning"
-	@# The Starlette warning is MLflow's own server importing a deprecated module, not ours.
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
-	PYTHONWARNINGS="ignore:starlette.middleware.wsgi is deprecated" \
-	$(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) --workers 1 \
-	    --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" \
-	    --registry-store-uri "sqlite:///$(CURDIR)/mlflow.db"
+	$(BIN)/digitnet ui --port $(PORT)
 
-lock: ## re-resolve the newest versions into requirements.lock
-	rm -rf /tmp/digitnet-lock && $(PYTHON) -m venv /tmp/digitnet-lock
-	/tmp/digitnet-lock/bin/pip install --quiet --upgrade pip
-	/tmp/digitnet-lock/bin/pip install --quiet -e '.[dev,optuna,ray,slurm,s3]'
-	{ echo "# Exact versions that 'make' installs (pip install -c requirements.lock). Regenerate with 'make lock'."; \
-	  /tmp/digitnet-lock/bin/pip freeze --exclude-editable | grep -v '^-e'; } > requirements.lock
+# uv resolves pyproject.toml for every platform and Python 3.11 or newer, as PyPI stood at
+# LOCK_DATE, so make lock writes the same bytes on any machine; move LOCK_DATE for newer releases.
+# The cluster lock is resolved first, and the others within it, so all agree on shared versions.
+UV_VERSION := 0.13.9
+LOCK_DATE := 2026-11-30T00:00:00Z
+UV := /tmp/digitnet-uv/bin/uv
+COMPILE := $(UV) pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes --upgrade --exclude-newer $(LOCK_DATE) --custom-compile-command "make lock"
+
+lock: ## resolve pyproject.toml into requirements*.lock (uv, with hashes)
+	rm -rf /tmp/digitnet-uv && $(PYTHON) -m venv /tmp/digitnet-uv
+	/tmp/digitnet-uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) $(QUIET_PIP)
+	$(COMPILE) --extra pipeline --extra dev --extra optuna --extra ray --extra slurm --extra s3 \
+	    -o requirements-cluster.lock
+	$(COMPILE) -c requirements-cluster.lock --extra pipeline -o requirements.lock
+	$(COMPILE) -c requirements-cluster.lock --extra pipeline --extra dev --extra optuna \
+	    -o requirements-dev.lock
 
 clean: ## remove pipeline outputs (not data/, not mlflow.db)
 	rm -rf artifacts outputs multirun

@@ -3,6 +3,7 @@
 import pytest
 
 from digitnet import cli
+from support import ROOT
 
 
 @pytest.mark.parametrize(
@@ -18,9 +19,17 @@ def test_a_choice_whose_plugin_is_not_installed_names_the_extra_that_installs_it
     nothing_installed = lambda module: None  # noqa: E731  (as if the extra were missing)
     message = cli.missing_plugin(["-m", word], find_spec=nothing_installed)
     assert message == (
-        f"{word} needs the '{extra}' extra, which is not installed: pip install -e '.[{extra}]'"
-        f" (in this checkout: .venv/bin/pip install -e '.[{extra}]')"
+        f"{word} needs the '{extra}' extra, which is not installed: pip install "
+        f"'digitnet[{extra}]' (in a checkout: make {cli.MAKE_TARGETS[extra]})"
     )
+
+
+@pytest.mark.parametrize("extra, target", [("optuna", "install-dev"), ("ray", "install-cluster")])
+def test_the_make_target_named_for_an_extra_installs_its_lock_file(extra, target):
+    makefile = (ROOT / "Makefile").read_text()
+    lock = {"install-dev": "requirements-dev.lock", "install-cluster": "requirements-cluster.lock"}
+    assert f"{target}: $(VENV)/.installed-{target.removeprefix('install-')}" in makefile
+    assert f"--extra {extra}" in makefile.split(f"-o {lock[target]}")[0].rsplit("$(COMPILE)", 1)[1]
 
 
 def test_installed_plugins_pass_and_other_words_are_not_plugins():

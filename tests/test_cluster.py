@@ -20,6 +20,8 @@ from digitnet import sweep
 from digitnet.errors import DigitnetError
 from support import ROOT, TINY_EPOCHS, free_port, mlflow_server, stop_group, tool_env
 
+pytestmark = pytest.mark.cluster  # make test-cluster: needs the ray and slurm extras
+
 LOOPBACK_RAY = {
     # Ray would otherwise advertise this machine's network address instead of 127.0.0.1.
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",

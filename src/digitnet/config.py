@@ -135,7 +135,7 @@ ConfigStore.instance().store(name=SCHEMA, node=Config)  # before any composition
 
 
 def conf_dir():
-    """The `conf/` directory: ./conf when run from a project checkout, else the package's own.
+    """The `conf/` directory: ./conf when there is one (a project checkout), else the package's.
 
     The working directory wins so that DVC, which runs each stage in the checkout it is
     reproducing (also a `dvc exp run` copy), reads that checkout's settings.
@@ -145,7 +145,10 @@ def conf_dir():
     local = Path.cwd() / "conf"
     if (local / "config.yaml").is_file():
         return local
-    return Path(__file__).resolve().parents[2] / "conf"
+    packaged = Path(__file__).resolve().parent / "conf"  # an installed wheel's digitnet/conf
+    if (packaged / "config.yaml").is_file():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "conf"  # an editable install's checkout
 
 
 def to_config(cfg):
