@@ -84,7 +84,7 @@ test-cluster: install-cluster ## the tests of sweeps on Ray and submitit, on thi
 test-fast: install-dev ## the tests not marked slow, in under 30 s: no dvc, sweeps or servers
 	$(BIN)/python -m pytest -n 2 -m "not slow and not cluster"
 
-bench: sample ## measure every figure in docs/benchmarks.md (about 5 min)
+bench: sample $(VENV)/.installed-dev ## measure every figure in docs/benchmarks.md (about 5 min)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/epoch.py
 	$(BIN)/python benchmarks/kernels.py

@@ -2,7 +2,7 @@
 
     python benchmarks/presets.py      # after `make run`; two minutes on an idle machine
 
-Each runs `python -m digitnet.train <overrides> tracking.enabled=false` into a temporary directory
+Each runs `digitnet train <overrides> tracking.enabled=false` into a temporary directory
 and reads the accuracies from its eval/metrics.json. Besides the presets, `experiment=best`
 without its shifted copies shows what they add. The figures are written to
 docs/measured/presets.json, keyed by the overrides ("default" for none), which tests/test_docs.py

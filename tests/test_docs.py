@@ -37,6 +37,7 @@ PAGES = [README] + [
         "troubleshooting.md",
         "layout.md",
         "how-the-network-learns.md",
+        "installing.md",
     )
 ]
 PRESET_PAGES = [README, DOCS / "settings.md", LEARNING]

@@ -51,7 +51,7 @@ open(sys.argv[1], "w").write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_max
 
 
 def run_ingest(cwd, workbook=BOOK, out=OUT):
-    """`python -m digitnet.stages.ingest` in `cwd`, with its exit status, stderr, time and its
+    """`digitnet stage ingest` in `cwd`, with its exit status, stderr, time and its
     own peak memory."""
     args = [sys.executable, "-m", "digitnet.stages.ingest"]
     args += [f"data.workbook={workbook}", f"paths.ingested={out}"]

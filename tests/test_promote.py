@@ -183,7 +183,7 @@ def test_without_a_store_promote_says_so_and_creates_none(workspace, capsys):
     store = workspace.resolve() / "mlflow.db"
     assert (status, out) == (2, "")
     assert err == (
-        f"error: no MLflow store at {store}; run a sweep first (python -m digitnet.train -m ...)\n"
+        f"error: no MLflow store at {store}; run a sweep first (digitnet train -m ...)\n"
     )
     assert not store.exists()
 
@@ -201,7 +201,7 @@ def test_a_store_without_a_sweep_is_an_error(workspace, capsys):
     assert status == 2
     assert err == (
         f"error: no sweep in experiment 'digitnet' at {uri_of(workspace)}; run one "
-        "(python -m digitnet.train -m ...) or name a run with --run ID\n"
+        "(digitnet train -m ...) or name a run with --run ID\n"
     )
 
 

@@ -5,7 +5,7 @@ pictures show one pipeline run and one sweep only.
 
     d=/tmp/shots && rm -rf $d && git clone -q <this repository> $d && cd $d
     make run                                                    # the pipeline: the `default` run
-    .venv/bin/python -m digitnet.train sweep=grid hydra/launcher=joblib   # 18 jobs, one parent
+    .venv/bin/digitnet train sweep=grid hydra/launcher=joblib   # 18 jobs, one parent
     .venv/bin/digitnet promote                                  # models:/digits@champion
     setsid make ui &                                            # http://127.0.0.1:5000
 

@@ -36,7 +36,7 @@ def promote(*, uri, experiment, run_id=None, metric=METRIC, lowest=False, name=N
     store = Path(uri.removeprefix("sqlite:///"))
     if uri.startswith("sqlite:///") and not store.is_file():
         raise DigitnetError(
-            f"no MLflow store at {store}; run a sweep first (python -m digitnet.train -m ...)"
+            f"no MLflow store at {store}; run a sweep first (digitnet train -m ...)"
         )
     client = tracking.client(uri)
     try:
@@ -84,7 +84,7 @@ def best_run(client, uri, experiment, metric=METRIC, lowest=False):
     if not parents:
         raise DigitnetError(
             f"no sweep in experiment '{experiment}' at {uri}; run one "
-            "(python -m digitnet.train -m ...) or name a run with --run ID"
+            "(digitnet train -m ...) or name a run with --run ID"
         )
     parent = parents[0]
     sweep = parent.data.tags["sweep_id"]
