@@ -1,5 +1,6 @@
 # digitnet: `make help` lists the commands.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c  # a failed pip install fails the target, also when piped
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
@@ -15,11 +16,16 @@ PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info
 PIP := $(BIN)/python -m pip install --disable-pip-version-check
 # pip's notes about unreachable extra package locations are noise here.
 QUIET_PIP := 2> >(grep -v "is ignored: it is neither" >&2)
-# One line of progress for pip's page of output: how many of the lock's packages are in hand.
-PROGRESS = | awk -v total=$$(grep -c '^[a-z0-9].*==' $(1)) \
-	'/^Collecting /{n++; printf "\r  %d of %d packages checked", n, total; fflush()} \
-	 /^Installing collected/{printf "\n  installing them ...\n"; fflush()} \
-	 /^Successfully installed/{print "  done"; fflush()}'
+# Progress through pip's page of output: how many of the packages this platform needs (the lock
+# also lists other platforms') are in hand; one updated line on a terminal, every 40 in a log.
+PROGRESS = | awk -v total=$$(grep -c '^[a-z0-9].*==' $(1)) -v tty=$$(test -t 2 && echo 1) \
+	'/^Ignoring /{total--} \
+	 /^(Collecting|Processing|Requirement already satisfied)/{n++; if (tty) printf "\r  %d of %d packages checked", n, total; \
+	   else if (n % 40 == 0) printf "  %d of %d packages checked\n", n, total; fflush()} \
+	 /^Installing collected/{printf "%s  %d of %d packages checked; installing them ...\n", \
+	   tty ? "\r" : "", n, total; fflush()} \
+	 /^Successfully installed/{print "  done"; done = 1; fflush()} \
+	 END{if (tty && !done) print ""}'
 INSTALL_LOCK = $(PIP) --require-hashes -r $(1) $(QUIET_PIP) $(call PROGRESS,$(1)) && \
 	$(PIP) --quiet --no-deps -e . $(QUIET_PIP)
 
