@@ -137,3 +137,12 @@ def test_a_directorys_own_conf_wins_over_the_packaged_one(installed, tmp_path):
         text=True,
     )
     assert "  lr: 0.123\n" in shown.stdout, shown.stderr
+
+
+@pytest.mark.slow
+def test_make_lock_writes_the_lock_files_byte_for_byte(tmp_path):
+    for name in ["Makefile", "pyproject.toml", "README.md"]:
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    sh(["make", "--no-print-directory", "lock"], tmp_path)
+    for lock in ["requirements.lock", "requirements-dev.lock", "requirements-cluster.lock"]:
+        assert (tmp_path / lock).read_bytes() == (ROOT / lock).read_bytes(), lock
