@@ -1,5 +1,6 @@
 """`digitnet`: one command whose subcommands are everything a user runs; each answers --help."""
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 
 from digitnet.__main__ import COMMANDS
 from digitnet.stages import STAGES
-from support import sh
+from support import sh, tool_env
 
 
 def test_help_lists_every_command_with_what_it_does(tmp_path):
@@ -81,3 +82,16 @@ def test_an_unknown_command_is_one_line_and_exit_status_2(argv, message, tmp_pat
 def test_the_earlier_commands_remain_as_aliases(alias, usage, tmp_path):
     result = sh([*alias, "--help"], tmp_path)
     assert result.stdout.startswith(usage)
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    with subprocess.Popen(
+        ["digitnet", "train", "--help"],
+        cwd=tmp_path,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as command:
+        command.stdout.close()  # as `| head -1` does once it has its line
+        assert command.stderr.read() == b""
+        assert command.wait() in (0, 1)

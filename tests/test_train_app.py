@@ -206,3 +206,10 @@ def test_an_interactive_terminal_gets_a_progress_bar_over_epochs(prepared):
     os.close(leader)
     assert process.returncode == 0
     assert b"train:" in shown and f"/{TINY_EPOCHS} [".encode() in shown and b"epoch/s" in shown
+
+
+def test_a_sweep_without_its_workbook_stops_in_one_line_before_any_job(tmp_path):
+    result = sh(["digitnet", "train", "-m", "train.lr=0.1,0.2"], tmp_path, check=False)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "error: workbook not found: data/digits.xlsx\n"
+    assert not (tmp_path / "mlflow.db").exists()  # no parent run was opened

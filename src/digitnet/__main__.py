@@ -4,6 +4,7 @@ A command's module is imported only when it runs, so `digitnet --help` and the l
 start without loading Hydra, MLflow or matplotlib.
 """
 
+import os
 import sys
 
 # command → ("module:function" that runs it with the rest of the command line, what it does)
@@ -57,7 +58,11 @@ def main(argv=None):
     from importlib import import_module
 
     module, _, function = COMMANDS[name][0].partition(":")
-    getattr(import_module(module), function)(rest)
+    try:
+        getattr(import_module(module), function)(rest)
+    except BrokenPipeError:  # `digitnet train --help | head`: the reader left, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from hydra.experimental.callback import Callback
 
-from digitnet import provenance, tracking
+from digitnet import cli, provenance, tracking
 from digitnet.artifacts import load_json, read_costs, save_json
 from digitnet.config import conf_dir, to_config
 from digitnet.errors import ConfigError, DigitnetError, Interrupted
@@ -74,9 +74,12 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config, **kwargs):
         settings = to_config(config)
+        # Hydra turns a callback's exception into a warning and starts the jobs anyway; a
+        # missing or bad workbook is instead one line and exit status 2 (SystemExit passes).
+        with cli.reported():
+            processed = ensure_processed(settings)
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        processed = ensure_processed(settings)
         overrides = list(config.hydra.overrides.task)
         earlier = sweep_dir / SWEEP_FILE
         info = load_json(earlier) if earlier.is_file() else {}
