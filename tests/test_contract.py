@@ -33,8 +33,13 @@ def resolve(text):
 
 
 def stage_module(stage):
-    """The module a stage runs: `python -m <module> [overrides]`."""
-    return stage["cmd"].removeprefix("python -m ").split()[0]
+    """The module a stage runs: `digitnet stage NAME [overrides]` runs digitnet.stages.NAME.
+
+    The `digitnet` command's __main__.py only picks that module, so it is not a dependency: a
+    new command or help text must not rerun the pipeline."""
+    tool, subcommand, name = stage["cmd"].split()[:3]
+    assert (tool, subcommand) == ("digitnet", "stage"), stage["cmd"]
+    return f"digitnet.stages.{name}"
 
 
 def test_pipeline_has_the_four_stages_in_order():

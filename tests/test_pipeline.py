@@ -138,7 +138,7 @@ def test_the_run_is_recorded_in_mlflow(reproduced):
     assert run.data.params["model.hidden_sizes"] == "[25]"
     assert run.data.tags["data_md5"] == load_npz(root / "artifacts/ingested.npz")["source_md5"]
     assert re.fullmatch(r"[0-9a-f]{40}", run.data.tags["mlflow.source.git.commit"])
-    assert run.data.tags["mlflow.source.name"] == "digitnet.stages.train"
+    assert run.data.tags["mlflow.source.name"] == "digitnet stage train"
     assert run.data.tags["mlflow.source.type"] == "LOCAL"
     assert run.data.tags["mlflow.user"] == run.info.user_id != "unknown"
     assert not {"git_commit", "dvc.exp_name"} & set(run.data.tags)  # not a DVC experiment
@@ -215,7 +215,7 @@ def experiments_shown(root):
 def test_exp_run_with_a_preset_runs_it_past_ingest(preset_experiment):
     root, output = preset_experiment
     assert stages_run(output) == ["preprocess", "train", "evaluate"]
-    assert "digitnet.stages.train experiment=tutorial" in output
+    assert "digitnet stage train experiment=tutorial" in output
     assert experiments_shown(root) == {"tut": "tutorial"}
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     runs = client.search_runs(

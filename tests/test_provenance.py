@@ -28,11 +28,16 @@ def test_git_commit_outside_a_repository_is_unknown(tmp_path):
     assert provenance.git_commit(cwd=tmp_path) == "unknown"
 
 
-def test_the_source_is_the_module_run_else_the_scripts_name(monkeypatch):
+def test_the_source_is_the_digitnet_command_else_the_module_run_else_the_scripts_name(
+    monkeypatch,
+):
+    monkeypatch.setattr(sys, "argv", ["digitnet stage train", "experiment=best"])
+    assert provenance.source_name() == "digitnet stage train"  # as `digitnet` sets argv[0]
     main = types.ModuleType("__main__")
     main.__spec__ = ModuleSpec("digitnet.stages.train", None)
     monkeypatch.setitem(sys.modules, "__main__", main)
-    assert provenance.source_name() == "digitnet.stages.train"
+    monkeypatch.setattr(sys, "argv", ["/home/ada/.venv/lib/digitnet/stages/train.py"])
+    assert provenance.source_name() == "digitnet.stages.train"  # python -m digitnet.stages.train
     main.__spec__ = None
     monkeypatch.setattr(sys, "argv", ["/home/ada/.venv/bin/digitnet-train", "train.lr=0.3"])
     assert provenance.source_name() == "digitnet-train"
