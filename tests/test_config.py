@@ -131,7 +131,7 @@ def test_a_preset_is_only_a_starting_point_for_overrides():
         ),
         (
             ["experiment=nope"],
-            "no preset experiment=nope; choose one of best, default, ng_ex4, tiny, tutorial",
+            "no preset experiment=nope; choose one of best, cnn, default, ng_ex4, tiny, tutorial",
         ),
         (["sweep=nope"], "no preset sweep=nope; choose one of grid"),
         (

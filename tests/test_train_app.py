@@ -58,7 +58,7 @@ UNKNOWN_TRAIN_KEY = (
     "momentum, beta1, beta2, schedule, step_every, gamma, lr_min, patience, dtype, augment\n"
 )
 NO_PRESET = (
-    "error: no preset experiment=nope; choose one of best, default, ng_ex4, tiny, tutorial\n"
+    "error: no preset experiment=nope; choose one of best, cnn, default, ng_ex4, tiny, tutorial\n"
 )
 
 

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from digitnet.augment import AUGMENTATIONS
+from digitnet.conv import PADDINGS
 from digitnet.errors import ConfigError
 from digitnet.nn import ACTIVATIONS, INITS, OUTPUTS
 from digitnet.optim import OPTIMIZERS, SCHEDULES
@@ -40,6 +41,7 @@ Optimizer = _choices("Optimizer", OPTIMIZERS)
 Schedule = _choices("Schedule", SCHEDULES)
 DType = _choices("DType", ("float64", "float32"))
 Augmentation = _choices("Augmentation", AUGMENTATIONS)
+Padding = _choices("Padding", PADDINGS)
 Scaling = _choices("Scaling", SCALINGS)
 
 
@@ -60,12 +62,22 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """conf/model/: the layers between the pixels and the classes."""
+    """conf/model/: the layers between the pixels and the classes.
 
+    With `filters` empty, a dense network (conf/model/mlp.yaml); otherwise convolutions come
+    first (conf/model/cnn.yaml), and `hidden_sizes` are the dense layers after them.
+    """
+
+    name: str = "mlp"  # the conf/model/ file, which names the run when not the preset's
     hidden_sizes: list[int] = field(default_factory=lambda: [25])
     activation: Activation = Activation.sigmoid
     output: Output = Output.sigmoid
     init: Init = Init.glorot_uniform
+    filters: list[int] = field(default_factory=list)
+    kernel_sizes: list[int] = field(default_factory=list)
+    padding: Padding = Padding.valid
+    pool: int = 2
+    image_side: int | None = None
 
 
 @dataclass
@@ -277,12 +289,34 @@ _OR_NULL = "must be >= 1, or null for %s"
 
 
 def _model_checks(model):
+    kernels = model.kernel_sizes
     return [
         (
             all(size >= 1 for size in model.hidden_sizes),
             "model.hidden_sizes",
             model.hidden_sizes,
             "every hidden size must be >= 1",
+        ),
+        (all(n >= 1 for n in model.filters), "model.filters", model.filters, "must all be >= 1"),
+        (
+            len(kernels) == len(model.filters),
+            "model.kernel_sizes",
+            kernels,
+            f"must give one kernel side per convolution in model.filters = {model.filters}",
+        ),
+        (all(k >= 1 for k in kernels), "model.kernel_sizes", kernels, "must all be >= 1"),
+        (
+            model.padding != "same" or all(k % 2 for k in kernels),
+            "model.kernel_sizes",
+            kernels,
+            "must all be odd for model.padding = same",
+        ),
+        (model.pool >= 1, "model.pool", model.pool, "must be >= 1 (1: no pooling)"),
+        (
+            model.image_side is None or model.image_side >= 1,
+            "model.image_side",
+            model.image_side,
+            _OR_NULL % "the side the pixel count gives",
         ),
     ]
 

@@ -56,13 +56,22 @@ def evaluate_model(*, processed, model_dir, out, tracking_uri=None, run_id=None)
 
 def _figures(directory, network, costs, confusion, test_pixels, test_true, test_pred):
     """The four PNGs of FIGURES, into `directory`."""
-    title = "Hidden units: incoming weights"
-    if len(network.weights) == 1:
+    first, title = network.weights[0], "Hidden units: incoming weights"
+    if first.ndim == 4:
+        first, title = first_filters(first), f"The first convolution's {first.shape[3]} filters"
+    elif len(network.weights) == 1:
         title = "No hidden layer: the output units' incoming weights"
     plots.cost_curve(costs, directory / "cost.png")
     plots.confusion(confusion, directory / "confusion.png")
     plots.misclassified(test_pixels, test_true, test_pred, directory / "misclassified.png")
-    plots.hidden_weights(network.weights[0], directory / "hidden_weights.png", title=title)
+    plots.hidden_weights(first, directory / "hidden_weights.png", title=title)
+
+
+def first_filters(K):
+    """Kernels (kh, kw, 1, filters) of the first convolution as columns of kh·kw pixels,
+    column-major like the workbook's rows, so that plots draws them as it draws hidden units."""
+    kh, kw, _, n_filters = K.shape
+    return K[:, :, 0, :].transpose(1, 0, 2).reshape(kh * kw, n_filters)
 
 
 ON_DATASET = {"train_accuracy": "training", "val_accuracy": "validation", "test_accuracy": "test"}

@@ -26,10 +26,34 @@ class History(NamedTuple):
 
 
 class _Net(NamedTuple):
+    """A dense network (nn.py), as `fit_net` trains one; convnet.ConvNet is the other kind."""
+
     weights: list
     biases: list
     activation: str
     output: str
+
+    @property
+    def params(self):
+        return [*self.weights, *self.biases]
+
+    def workspace(self, X, Y):
+        """The arrays a step on the rows of X writes (see nn.Workspace)."""
+        return nn.Workspace.for_batch(X, self.weights, Y)
+
+    def cost(self, X, Y, l2, workspace):
+        H = nn.forward(X, *self, None, workspace)[-1]
+        return nn.cost(H, Y, self.weights, l2, self.output, workspace.scratch)
+
+    def cost_and_grads(self, X, Y, l2, workspace):
+        """The batch's cost and the gradients of every parameter, in the order of `params`."""
+        pre = [] if self.activation in nn.NEEDS_Z else None
+        activations = nn.forward(X, *self, pre, workspace)
+        cost = nn.cost(activations[-1], Y, self.weights, l2, self.output, workspace.scratch)
+        grads_W, grads_b = nn.backward(
+            activations, Y, self.weights, self.activation, l2, pre, workspace
+        )
+        return cost, [*grads_W, *grads_b]
 
 
 def fit(
@@ -50,7 +74,7 @@ def fit(
     validation=None,
     patience=None,
 ):
-    """Train `weights` and `biases` in place; return the `History`.
+    """Train the dense network `weights`, `biases` in place; return the `History`.
 
     `lr` is one learning rate or one per epoch (see optim.learning_rates); `optimizer` turns
     gradients into steps (default: plain `W -= lr * grad`). `batch_size=None` is full-batch
@@ -63,14 +87,44 @@ def fit(
     `patience` as well, training stops once it has not improved for that many epochs, and the
     weights of the best epoch are put back. `on_epoch(epoch, cost)` is called after every epoch
     (1-based), for progress reports.
-
-    (Over 40 lines only because its fifteen arguments stand one per line.)
     """
+    return fit_net(
+        _Net(weights, biases, activation, output),
+        X,
+        Y,
+        lr=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        l2=l2,
+        rng=rng,
+        on_epoch=on_epoch,
+        optimizer=optimizer,
+        validation=validation,
+        patience=patience,
+    )
+
+
+def fit_net(
+    net,
+    X,
+    Y,
+    *,
+    lr,
+    epochs,
+    batch_size,
+    l2,
+    rng,
+    on_epoch=None,
+    optimizer=None,
+    validation=None,
+    patience=None,
+):
+    """`fit` for any network with `params`, `workspace`, `cost` and `cost_and_grads`: a dense
+    one, or a convolutional one (convnet.ConvNet). Trains `net.params` in place."""
     optimizer = optimizer or SGD()
-    net = _Net(weights, biases, activation, output)
     rates = np.broadcast_to(np.asarray(lr, dtype=float), (epochs,))
     workspace, val_workspace = _workspaces(net, X, Y, batch_size, validation)
-    best = _Best([*weights, *biases], patience if validation is not None else None)
+    best = _Best(net.params, patience if validation is not None else None)
     costs, val_costs = [], []
     start_cost = _start_cost(net, X, Y, l2, workspace)
     # A diverging run overflows to inf or NaN. The cost check below catches that and says so;
@@ -83,7 +137,7 @@ def fit(
             if not np.isfinite(costs[-1]):
                 raise Diverged(epoch, costs[-1])
             if validation is not None:
-                val_costs.append(_cost(net, *validation, val_workspace))
+                val_costs.append(net.cost(*validation, 0.0, val_workspace))
             if on_epoch is not None:
                 on_epoch(epoch, costs[-1])
             if best.stops(epoch, val_costs[-1] if val_costs else None):
@@ -108,10 +162,10 @@ def _workspaces(net, X, Y, batch_size, validation):
     """The arrays every step writes, allocated once for all epochs (see nn.Workspace): those of
     a training batch, and those of the validation set's forward pass (None without one)."""
     rows = X.shape[0] if batch_size is None else min(batch_size, X.shape[0])
-    workspace = nn.Workspace.for_batch(X[:rows], net.weights, Y)
+    workspace = net.workspace(X[:rows], Y)
     if validation is None:
         return workspace, None
-    return workspace, nn.Workspace.for_batch(validation[0], net.weights, Y)
+    return workspace, net.workspace(validation[0], Y)
 
 
 def _start_cost(net, X, Y, l2, workspace):
@@ -120,33 +174,20 @@ def _start_cost(net, X, Y, l2, workspace):
     total, rows = 0.0, workspace.n_rows
     for start in range(0, X.shape[0], rows):
         X_batch, Y_batch = X[start : start + rows], Y[start : start + rows]
-        space = workspace.rows(len(X_batch))
-        H = nn.forward(X_batch, *net, None, space)[-1]
-        total += nn.cost(H, Y_batch, net.weights, l2, net.output, space.scratch) * len(X_batch)
+        total += net.cost(X_batch, Y_batch, l2, workspace.rows(len(X_batch))) * len(X_batch)
     return total / X.shape[0]
 
 
 def _epoch(net, batches, l2, optimizer, rate, workspace):
     """One step per batch; the sum of the batches' costs, each times its number of rows."""
-    params = [*net.weights, *net.biases]
+    params = net.params
     total = 0.0
     for X_batch, Y_batch in batches:
         space = workspace.rows(len(X_batch))
-        pre = [] if net.activation in nn.NEEDS_Z else None
-        activations = nn.forward(X_batch, *net, pre, space)  # net: weights ... output
-        cost = nn.cost(activations[-1], Y_batch, net.weights, l2, net.output, space.scratch)
+        cost, grads = net.cost_and_grads(X_batch, Y_batch, l2, space)
         total += cost * len(X_batch)
-        grads_W, grads_b = nn.backward(
-            activations, Y_batch, net.weights, net.activation, l2, pre, space
-        )
-        optimizer.step(params, [*grads_W, *grads_b], float(rate))
+        optimizer.step(params, grads, float(rate))
     return total
-
-
-def _cost(net, X, Y, workspace):
-    """The cost of `net` on (X, Y), without the L2 term."""
-    H = nn.forward(X, *net, None, workspace)[-1]
-    return nn.cost(H, Y, net.weights, 0.0, net.output, workspace.scratch)
 
 
 class _Best:

@@ -2,6 +2,8 @@
 
 Saved as a plain .npz (never a pickle), so a model can be loaded anywhere NumPy runs and
 applied to raw workbook pixels: the scaling fitted at training time travels with the weights.
+A convolutional network (convnet.py) also keeps its image side, padding and pooling; its
+kernels are the 4-D arrays that lead `weights`.
 """
 
 from dataclasses import dataclass
@@ -10,6 +12,7 @@ import numpy as np
 
 from digitnet import nn
 from digitnet.artifacts import load_npz, save_npz
+from digitnet.convnet import ConvNet
 from digitnet.preprocess import apply_scaler
 
 
@@ -21,10 +24,30 @@ class Network:
     shift: np.ndarray  # input scaling: (X - shift) / scale
     scale: np.ndarray
     output: str = "sigmoid"  # output layer: sigmoid per class, or softmax
+    image_side: int | None = None  # a convolutional network's input images; None: dense
+    padding: str = "valid"  # of every convolution
+    pool: int = 1  # max-pooling after every convolution; 1 = none
 
     @property
     def layer_sizes(self):
-        return [self.weights[0].shape[0]] + [W.shape[1] for W in self.weights]
+        """[n_features, the dense layers' fan-ins ..., n_classes]."""
+        dense = [W for W in self.weights if W.ndim == 2]
+        n_features = self.image_side**2 if self.image_side else dense[0].shape[0]
+        return [n_features, *(W.shape[0] for W in dense[1:]), dense[-1].shape[1]]
+
+    def convnet(self):
+        """The network as convnet.ConvNet (None for a dense network)."""
+        if self.image_side is None:
+            return None
+        return ConvNet(
+            self.weights,
+            self.biases,
+            self.activation,
+            self.output,
+            self.padding,
+            self.pool,
+            self.image_side,
+        )
 
     def scaled(self, X):
         """Raw pixels X, shape (n_samples, n_features), scaled as the network was trained."""
@@ -32,6 +55,8 @@ class Network:
 
     def predict_proba(self, X):
         """Output scores, shape (n_samples, n_classes), for raw (unscaled) pixels X."""
+        if self.image_side is not None:
+            return self.convnet().predict_proba(self.scaled(X))
         return nn.predict_proba(
             self.scaled(X), self.weights, self.biases, self.activation, self.output
         )
@@ -43,6 +68,12 @@ class Network:
 def save(path, network):
     arrays = {f"W{i}": W for i, W in enumerate(network.weights)}
     arrays |= {f"b{i}": b for i, b in enumerate(network.biases)}
+    if network.image_side is not None:
+        arrays |= {
+            "image_side": np.array(network.image_side),
+            "padding": np.array(network.padding),
+            "pool": np.array(network.pool),
+        }
     save_npz(
         path,
         activation=np.array(network.activation),
@@ -63,4 +94,16 @@ def load(path):
         shift=arrays["shift"],
         scale=arrays["scale"],
         output=str(arrays.get("output", "sigmoid")),  # files from before softmax existed
+        **_convolutions(arrays),
     )
+
+
+def _convolutions(arrays):
+    """A convolutional network's image side, padding and pooling, as `Network` takes them."""
+    if "image_side" not in arrays:
+        return {}
+    return {
+        "image_side": int(arrays["image_side"]),
+        "padding": str(arrays["padding"]),
+        "pool": int(arrays["pool"]),
+    }

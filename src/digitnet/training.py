@@ -6,20 +6,22 @@ the run.
 """
 
 import functools
+import math
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from omegaconf import OmegaConf
 
-from digitnet import nn, tracking
+from digitnet import convnet, nn, tracking
 from digitnet.artifacts import atomic_dir, file_md5, load_json, load_npz, write_costs
 from digitnet.augment import augment
-from digitnet.config import Config, conf_dir, flatten
+from digitnet.config import Config, ModelConfig, conf_dir, flatten
 from digitnet.errors import ConfigError, TrainingError
-from digitnet.fit import Diverged, fit, rose
+from digitnet.fit import Diverged, fit, fit_net, rose
 from digitnet.logged_model import log_model
 from digitnet.network import Network, save
 from digitnet.optim import learning_rates, make_optimizer
@@ -45,13 +47,8 @@ def train_model(*, config, processed, model_dir, name=None, parent_run_id=None, 
     scaler = load_npz(processed / "scaler.npz")
     dtype = np.dtype(config.train.dtype)
     X, Y = _augmented(data["X"], data["Y"], config.train.augment)
-    layer_sizes = [X.shape[1], *config.model.hidden_sizes, Y.shape[1]]
     rng = np.random.default_rng(config.seed)
-    weights, biases = nn.init_params(layer_sizes, rng, dtype, init=config.model.init)
-    model = config.model
-    network = Network(
-        weights, biases, model.activation, scaler["shift"], scaler["scale"], model.output
-    )
+    network = new_network(config, X.shape[1], Y.shape[1], scaler, rng)
     X, Y = network.scaled(X).astype(dtype), Y.astype(dtype)
     validation = _validation(network, processed / "val.npz", dtype)
     meta = load_json(processed / "meta.json")
@@ -70,8 +67,64 @@ def train_model(*, config, processed, model_dir, name=None, parent_run_id=None, 
             logged = _log_training(uri, run_id, config, history, seconds, Path(model_dir), name)
             model_uri = logged(data["X"][:3])  # input example: the first rows of raw pixels
     logged = [f"MLflow run {run_id}"] * bool(run_id) + [f"model {model_uri}"] * bool(model_uri)
-    print("; ".join([describe(config, layer_sizes, history, seconds), *logged]))
+    print("; ".join([describe(config, network, history, seconds), *logged]))
     return Trained(network, history.cost, run_id, seconds)
+
+
+def new_network(config, n_features, n_classes, scaler, rng):
+    """The untrained `Network` that config.model describes, its weights drawn from `rng`."""
+    model, dtype = config.model, np.dtype(config.train.dtype)
+    shift, scale = scaler["shift"], scaler["scale"]
+    if not model.filters:
+        layer_sizes = [n_features, *model.hidden_sizes, n_classes]
+        weights, biases = nn.init_params(layer_sizes, rng, dtype, init=model.init)
+        return Network(weights, biases, model.activation, shift, scale, model.output)
+    side = image_side(model.image_side, n_features)
+    try:
+        weights, biases = convnet.init_params(
+            side,
+            model.filters,
+            model.kernel_sizes,
+            model.hidden_sizes,
+            n_classes,
+            rng,
+            padding=model.padding,
+            pool=model.pool,
+            dtype=dtype,
+            init=model.init,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"model.filters = {model.filters}: {exc}") from None
+    return Network(
+        weights,
+        biases,
+        model.activation,
+        shift,
+        scale,
+        model.output,
+        side,
+        model.padding,
+        model.pool,
+    )
+
+
+def image_side(setting, n_features):
+    """The side of the square images that rows of `n_features` pixels hold: `setting`
+    (model.image_side) if given and consistent, else the square root of the count."""
+    if setting is None:
+        side = math.isqrt(n_features)
+        if side * side != n_features:
+            raise ConfigError(
+                f"a convolutional network needs square images, and {n_features} pixels per row "
+                "are not one; use a dense network (model=mlp)"
+            )
+        return side
+    if setting * setting != n_features:
+        raise ConfigError(
+            f"setting model.image_side = {setting} means {setting * setting} pixels per row, "
+            f"but the rows have {n_features}; set model.image_side=null to take the side from them"
+        )
+    return setting
 
 
 def _augmented(X, Y, method):
@@ -165,8 +218,7 @@ def _fit(config, network, X, Y, rng, validation):
     try:
         history = fit_config(
             config,
-            network.weights,
-            network.biases,
+            network,
             X,
             Y,
             rng,
@@ -201,16 +253,11 @@ def _diverged(config, how):
     )
 
 
-def fit_config(config, weights, biases, X, Y, rng, validation=None, on_epoch=None):
-    """`fit` with the optimiser, schedule and early stopping that `config.train` names."""
+def fit_config(config, network, X, Y, rng, validation=None, on_epoch=None):
+    """Train `network` in place with the optimiser, schedule and early stopping that
+    `config.train` names."""
     settings = config.train
-    return fit(
-        weights,
-        biases,
-        X,
-        Y,
-        activation=config.model.activation,
-        output=config.model.output,
+    how = dict(
         lr=learning_rates(
             settings.schedule,
             settings.lr,
@@ -233,6 +280,17 @@ def fit_config(config, weights, biases, X, Y, rng, validation=None, on_epoch=Non
         patience=settings.patience,
         on_epoch=on_epoch,
     )
+    if network.image_side is not None:
+        return fit_net(network.convnet(), X, Y, **how)
+    return fit(
+        network.weights,
+        network.biases,
+        X,
+        Y,
+        activation=network.activation,
+        output=network.output,
+        **how,
+    )
 
 
 NAMED = ("seed", "data", "model", "train")  # the settings a run name tells apart
@@ -240,15 +298,17 @@ SHORT = {"model.hidden_sizes": "hidden"}  # a shorter word where the setting's o
 
 
 def run_name(config):
-    """The preset, then the settings that differ from it: 'best', 'best lr=0.01',
-    'default hidden=[50] lr=0.3'.
+    """The preset, then the model if it is not the preset's, then the settings that differ
+    from it: 'best', 'best lr=0.01', 'default hidden=[50] lr=0.3', 'cnn model=mlp'.
 
     Keys are shortened to their last part (or SHORT's word) where no other setting ends the
     same; a workbook is named by its file name. The preset's settings are the schema's defaults
-    with conf/experiment/<preset>.yaml on top, not conf/ as it now is: a `dvc exp run -S
-    conf/train/gd.yaml:lr=0.2` is then named 'default lr=0.2', as it should be.
+    with conf/model/<model>.yaml and conf/experiment/<preset>.yaml on top, not the rest of
+    conf/ as it now is: a `dvc exp run -S conf/train/gd.yaml:lr=0.2` is then named
+    'default lr=0.2', as it should be.
     """
-    ours, base = _named_settings(config), _named_settings(preset_settings(config.preset))
+    preset, model = config.preset, config.model.name
+    ours, base = _named_settings(config), _named_settings(preset_settings(preset, model))
     changed = [key for key, value in ours.items() if base.get(key) != value]
     leaves = [key.rsplit(".", 1)[-1] for key in ours]
     words = [
@@ -256,7 +316,8 @@ def run_name(config):
         for key, leaf in zip(ours, leaves, strict=True)
     ]
     short = dict(zip(ours, words, strict=True))
-    return " ".join([config.preset] + [f"{short[key]}={_text(ours[key])}" for key in changed])
+    chosen = [f"model={model}"] * (model != preset_model(preset))
+    return " ".join([preset, *chosen] + [f"{short[key]}={_text(ours[key])}" for key in changed])
 
 
 def _named_settings(config):
@@ -274,26 +335,46 @@ def _text(value):
     return str(value)
 
 
-def preset_settings(preset):
-    """The `Config` that experiment=<preset> gives on the schema's defaults."""
-    return _preset_settings(conf_dir() / "experiment" / f"{preset}.yaml")
+def preset_settings(preset, model=None):
+    """The `Config` that experiment=<preset> gives on the schema's defaults, with the model
+    group `model` (conf/model/<model>.yaml) if given, else the preset's."""
+    model = model or preset_model(preset)
+    return _preset_settings(
+        conf_dir() / "experiment" / f"{preset}.yaml", conf_dir() / "model" / f"{model}.yaml"
+    )
+
+
+def preset_model(preset):
+    """The model group a preset chooses (`override /model: cnn` in its defaults), else mlp."""
+    return _preset_model(conf_dir() / "experiment" / f"{preset}.yaml")
 
 
 @functools.cache
-def _preset_settings(path):
+def _preset_model(path):
+    preset = OmegaConf.load(path) if path.is_file() else None
+    for entry in (preset or {}).get("defaults", []):
+        if isinstance(entry, Mapping) and "override /model" in entry:
+            return entry["override /model"]
+    return ModelConfig.name
+
+
+@functools.cache
+def _preset_settings(path, model_path):
     """Read once per process: a preset is a few lines of YAML, merged onto the schema without
     composing conf/ again (which a running Hydra app would not allow anyway)."""
     schema = OmegaConf.structured(Config)
+    if model_path.is_file():
+        schema = OmegaConf.merge(schema, {"model": OmegaConf.load(model_path) or {}})
     if path.is_file():
         preset = OmegaConf.load(path) or OmegaConf.create()
         schema = OmegaConf.merge(schema, {k: v for k, v in preset.items() if k != "defaults"})
     return OmegaConf.to_object(schema)
 
 
-def describe(config, layer_sizes, history, seconds):
+def describe(config, network, history, seconds):
     """One line saying what was trained and how it went."""
     settings = config.train
-    sizes = "-".join(map(str, layer_sizes))
+    sizes = architecture(network)
     batch = "full batch" if settings.batch_size is None else f"batch {settings.batch_size}"
     schedule = "" if settings.schedule == "constant" else f" ({settings.schedule} schedule)"
     epochs = f"{settings.epochs} epochs"
@@ -307,6 +388,16 @@ def describe(config, layer_sizes, history, seconds):
         f"lr {settings.lr}{schedule}, {batch}, {settings.dtype}, {epochs}: "
         f"cost {history.cost[0]:.4f} → {history.cost[-1]:.4f} in {seconds:.1f} s"
     )
+
+
+def architecture(network):
+    """'400-25-10' for a dense network; '20x20-conv5x16-pool2-1024-10' for a convolutional one."""
+    sizes = network.layer_sizes
+    if network.image_side is None:
+        return "-".join(map(str, sizes))
+    side, pool = network.image_side, f"-pool{network.pool}" * (network.pool > 1)
+    convolutions = [f"conv{K.shape[0]}x{K.shape[3]}{pool}" for K in network.weights if K.ndim == 4]
+    return "-".join([f"{side}x{side}", *convolutions, *map(str, sizes[1:])])
 
 
 def epoch_bar(epochs):
