@@ -39,12 +39,13 @@ def tiny_digits(n_per_class=8, side=4, seed=0):
     return X, labels
 
 
-def make_checkout(root):
+def make_checkout(root, side=4):
     """`root` as a user's checkout: this project's conf/ and the tiny digits as data/digits.xlsx,
-    where the app, the stages and sweeps run as they do for a user."""
+    where the app, the stages and sweeps run as they do for a user. Images side x side: 8 is
+    large enough for conf/model/cnn.yaml's 5x5 kernels and pooling."""
     shutil.copytree(ROOT / "conf", root / "conf")
     (root / "data").mkdir()
-    write_workbook(root / "data" / "digits.xlsx", *tiny_digits())
+    write_workbook(root / "data" / "digits.xlsx", *tiny_digits(side=side))
     return root
 
 

@@ -248,3 +248,44 @@ def test_logging_a_model_leaves_sys_path_as_it_was(trained, monkeypatch):
     model_uri = logged_model.log_model(uri, run_id, root / "run/model/weights.npz", X[:2])
     assert sys.path == before
     assert model_uri.startswith("models:/m-")
+
+
+@pytest.fixture(scope="module")
+def trained_cnn(tmp_path_factory):
+    """(checkout, store uri, run id, X): one experiment=tiny model=cnn on 8x8 digits."""
+    root = make_checkout(tmp_path_factory.mktemp("cnn"), side=8)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = cli.load_config(["experiment=tiny", "model=cnn", f"tracking.uri={uri}"])
+        run_id = run_experiment(config, root / "run")["run_id"]
+    return root, uri, run_id, tiny_digits(side=8)[0]
+
+
+def test_a_convolutional_runs_model_serves_over_rest_like_the_network(trained_cnn, tmp_path):
+    root, uri, run_id, X = trained_cnn
+    network = network_of(root)
+    assert network.weights[0].shape == (5, 5, 1, 16)  # conf/model/cnn.yaml's first kernels
+    model_uri = logged_model_uri(uri, run_id)
+    port = free_port()
+    log = open(tmp_path / "serve.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri]
+        + ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=root,
+        env=tool_env(MLFLOW_TRACKING_URI=uri),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_url(f"{base}/ping", process, log=tmp_path / "serve.log")
+        answer = invoke(base, {"inputs": X.tolist()})
+    finally:
+        stop_group(process)
+        log.close()
+    assert [row["digit"] for row in answer] == network.predict(X).tolist()
+    scores = [[row[f"p{d}"] for d in range(10)] for row in answer]
+    np.testing.assert_allclose(scores, network.predict_proba(X))

@@ -93,6 +93,21 @@ def test_a_grid_gives_one_parent_run_and_a_child_run_per_job(grid):
     assert "all 4 jobs finished" in output
 
 
+def test_a_sweep_over_model_mlp_cnn_gives_both_under_one_parent_run(tmp_path):
+    checkout = make_checkout(tmp_path, side=8)  # 8x8 digits: room for 5x5 kernels and pooling
+    sweep(checkout, "model=mlp,cnn")
+    _, parents, children = store(checkout)
+    (parent,) = parents
+    assert {child.data.tags["mlflow.parentRunId"] for child in children} == {parent.info.run_id}
+    by_model = {child.data.params["model.name"]: child for child in children}
+    assert sorted(by_model) == ["cnn", "mlp"]
+    assert by_model["cnn"].info.run_name == "tiny model=cnn"
+    assert by_model["cnn"].data.params["model.filters"] == "[16]"
+    assert by_model["mlp"].data.params["model.filters"] == "[]"
+    assert all(child.info.status == "FINISHED" for child in children)
+    assert all(child.data.metrics["test_accuracy"] > 0.1 for child in children)  # chance: 0.1
+
+
 def test_the_summary_ranks_jobs_best_first_by_validation_accuracy(grid):
     checkout, _ = grid
     with open(checkout / "sweep/summary.csv", newline="") as f:
