@@ -78,3 +78,9 @@ def test_the_ng_ex4_preset_fits_like_the_exercise(ingested, tmp_path):
     accuracy, costs = train_and_score(ingested, tmp_path, ["experiment=ng_ex4"])
     assert accuracy >= 0.88
     assert np.all(np.diff(costs) < 0)  # full-batch descent at this rate never goes uphill
+
+
+def test_the_cnn_preset_reaches_975_percent_test_accuracy(ingested, tmp_path):
+    accuracy, costs = train_and_score(ingested, tmp_path, ["experiment=cnn"])
+    assert accuracy >= 0.975
+    assert costs[-1] < costs[0] / 10

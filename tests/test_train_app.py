@@ -39,6 +39,32 @@ def test_the_app_trains_and_evaluates_into_hydras_run_directory(checkout):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["model.image_side=5"],
+            "error: setting model.image_side = 5 means 25 pixels per row, but the rows have 16; "
+            "set model.image_side=null to take the side from them\n",
+        ),
+        (
+            [],  # 4x4 digits: a 5x5 kernel has no room
+            "error: model.filters = [16]: the feature maps shrink to nothing at convolution 1 "
+            "(kernel 5, valid padding, pooling 2); use fewer convolutions, smaller kernels or "
+            "same padding\n",
+        ),
+    ],
+)
+def test_images_that_do_not_fit_the_convolutions_are_one_error_line(checkout, overrides, message):
+    result = sh(
+        ["python", "-m", "digitnet.train", "experiment=tiny", "model=cnn", *overrides],
+        checkout,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (2, message)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [[], ["--cfg", "job"], ["--help"], ["-m"]])
 def test_a_bad_value_stops_the_app_with_one_line_and_exit_status_2_before_any_work(
     checkout, command
@@ -104,6 +130,19 @@ def refused(tmp_path, monkeypatch, capsys, arguments):
             "error: setting model.hidden_sizes must be a list: write model.hidden_sizes=[50]\n",
         ),
         (["train.lrr=0.1"], "error: unknown setting 'train.lrr'; did you mean train.lr?\n"),
+        (
+            ["model=cnn", "model.kernel_sizes=[5,3]"],
+            "error: setting model.kernel_sizes = [5, 3] must give one kernel side per "
+            "convolution in model.filters = [16]\n",
+        ),
+        (
+            ["model=cnn", "model.padding=same", "model.kernel_sizes=[4]"],
+            "error: setting model.kernel_sizes = [4] must all be odd for model.padding = same\n",
+        ),
+        (
+            ["model=cnn", "model.padding=full"],
+            "error: setting model.padding = 'full': choose one of valid, same\n",
+        ),
     ],
 )
 def test_an_unknown_key_preset_or_name_on_the_command_line_is_refused_in_one_line(

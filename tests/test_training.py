@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from digitnet import training
 from digitnet.artifacts import file_md5, load_npz, read_costs
 from digitnet.cli import load_config
-from digitnet.errors import TrainingError
+from digitnet.errors import ConfigError, TrainingError
 from digitnet.fit import History
 from digitnet.logged_model import download_model
 from digitnet.network import load
@@ -176,3 +176,27 @@ def test_the_same_settings_and_seed_give_identical_weights_and_another_seed_othe
     first = weights(model_dir="a")
     assert weights(model_dir="b") == first
     assert weights("seed=1", model_dir="c") != first
+
+
+def test_the_image_side_comes_from_a_square_pixel_count_or_the_setting():
+    assert training.image_side(None, 400) == 20
+    assert training.image_side(20, 400) == 20
+    with pytest.raises(ConfigError) as refused:
+        training.image_side(None, 399)
+    assert str(refused.value) == (
+        "a convolutional network needs square images, and 399 pixels per row are not one; "
+        "use a dense network (model=mlp)"
+    )
+
+
+def test_a_convolutional_network_is_saved_and_loaded_whole(prepared, tmp_path):
+    _, trained = train(
+        "tracking.enabled=false", "model=cnn", "model.kernel_sizes=[3]", "model.padding=same"
+    )
+    network = load(prepared / "model/weights.npz")
+    assert (network.image_side, network.padding, network.pool) == (4, "same", 2)
+    assert [W.shape for W in network.weights] == [(3, 3, 1, 16), (64, 10)]
+    assert network.layer_sizes == [16, 64, 10]
+    X = np.random.default_rng(0).uniform(size=(5, 16))
+    np.testing.assert_array_equal(network.predict_proba(X), trained.network.predict_proba(X))
+    assert training.architecture(network) == "4x4-conv3x16-pool2-64-10"

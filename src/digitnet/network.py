@@ -30,10 +30,11 @@ class Network:
 
     @property
     def layer_sizes(self):
-        """[n_features, the dense layers' fan-ins ..., n_classes]."""
+        """[n_features, the dense layers' fan-ins ..., n_classes]; for a convolutional network,
+        the first fan-in is that of its flattened feature maps."""
         dense = [W for W in self.weights if W.ndim == 2]
-        n_features = self.image_side**2 if self.image_side else dense[0].shape[0]
-        return [n_features, *(W.shape[0] for W in dense[1:]), dense[-1].shape[1]]
+        inputs = [self.image_side**2] if self.image_side else []
+        return [*inputs, *(W.shape[0] for W in dense), dense[-1].shape[1]]
 
     def convnet(self):
         """The network as convnet.ConvNet (None for a dense network)."""
