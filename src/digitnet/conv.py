@@ -83,38 +83,52 @@ def conv_backward(delta, patches, K, padding="valid", input_grad=True):
     return grad_A, grad_K, grad_b
 
 
-def _block_views(A, size, h_out, w_out):
-    """The size² strided views of A that hold the k-th element of every block, k = i·size + j."""
-    return [
-        A[:, i : h_out * size : size, j : w_out * size : size]
-        for i in range(size)
-        for j in range(size)
-    ]
+def _argmax_along(B, axis):
+    """(max, index of the first max) of B along `axis`, one pass per position on that axis."""
+    at = [slice(None)] * B.ndim
+    slices = [B[tuple(at[:axis] + [k])] for k in range(B.shape[axis])]  # views, not copies
+    index = (slices[1] > slices[0]).view(np.uint8)  # 1 where the second is larger, else 0
+    largest = np.maximum(slices[0], slices[1])
+    for k, S in enumerate(slices[2:], start=2):
+        np.copyto(index, k, where=S > largest)
+        np.maximum(largest, S, out=largest)
+    return largest, index
 
 
 def pool_forward(A, size=2):
-    """Max-pooling: (P, where), P of shape (n, h // size, w // size, c) and `where`, the index
-    in its block of each maximum (the first, on ties), which backward sends the gradient to.
+    """Max-pooling: (P, where), P of shape (n, h // size, w // size, c); `where` locates each
+    block's maximum (the first in its column, then the first such column, on ties), which
+    backward sends the gradient to.
 
-    One pass per position in the block (size² of them), each over the whole batch.
+    In two steps over contiguous rows: the maximum of each column of a block (down its size
+    rows), then the maximum of those (across its size columns).
     """
-    h_out, w_out = A.shape[1] // size, A.shape[2] // size
-    views = _block_views(A, size, h_out, w_out)
-    P = views[0].copy()
-    for view in views[1:]:
-        np.maximum(P, view, out=P)
-    where = np.empty(P.shape, np.uint8)
-    for k in range(len(views) - 1, -1, -1):  # backwards, so that the first maximum is kept
-        np.copyto(where, k, where=views[k] == P)
-    return P, where
+    n, h, w, c = A.shape
+    h_out, w_out = h // size, w // size
+    blocks = A[:, : h_out * size, : w_out * size].reshape(n * h_out, size, w_out, size * c)
+    down, row = _argmax_along(blocks, axis=1)  # (n·h', w', size·c): each block column's max
+    P, column = _argmax_along(down.reshape(n * h_out, w_out, size, c), axis=2)
+    return P.reshape(n, h_out, w_out, c), (row, column)
 
 
 def pool_backward(delta, where, input_shape, size=2):
     """dA, shape `input_shape`: each block's delta goes to its maximum, zero elsewhere."""
+    n, h, w, c = input_shape
     h_out, w_out = delta.shape[1:3]
+    row, column = where
+    delta = delta.reshape(n * h_out, w_out, c)
+    to_column = np.empty((n * h_out, w_out, size, c), delta.dtype)
+    for j in range(size):
+        np.multiply(delta, column == j, out=to_column[:, :, j])
+    to_column = to_column.reshape(n * h_out, w_out, size * c)
+    blocks = np.empty((n * h_out, size, w_out, size * c), delta.dtype)
+    for i in range(size):
+        np.multiply(to_column, row == i, out=blocks[:, i])
+    blocks = blocks.reshape(n, h_out * size, w_out * size, c)
+    if blocks.shape == tuple(input_shape):
+        return blocks
     grad = np.zeros(input_shape, delta.dtype)
-    for k, view in enumerate(_block_views(grad, size, h_out, w_out)):
-        np.multiply(delta, where == k, out=view)
+    grad[:, : h_out * size, : w_out * size] = blocks
     return grad
 
 

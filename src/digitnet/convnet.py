@@ -17,6 +17,18 @@ import numpy as np
 from digitnet import conv, nn
 
 PREDICT_ROWS = 500  # rows per forward pass in predict_proba, to bound the patches' memory
+POOLS_FIRST = {"sigmoid", "tanh", "relu", "leaky_relu"}  # non-decreasing: pooling commutes
+
+
+class _ConvTrace(NamedTuple):
+    """What one convolution's backward pass needs from its forward pass."""
+
+    patches: np.ndarray  # im2col rows of its input, (n·h'·w', kh·kw·c)
+    conv_shape: tuple  # shape of its Z, (n, h', w', filters)
+    activated: np.ndarray  # f's output: pooled if pooled_first, else at conv_shape
+    z: np.ndarray | None  # f's input, kept for activations in nn.NEEDS_Z
+    where: tuple | None  # the pooled maxima's places (conv.pool_forward), None without pooling
+    pooled_first: bool
 
 
 class ConvNet(NamedTuple):
@@ -51,24 +63,37 @@ class ConvNet(NamedTuple):
         """(activations of the dense layers, their pre-activations or None, the conv trace).
 
         The dense activations run [flattened maps, ..., H], H of shape (n_samples, n_classes).
-        The trace holds, per convolution, what its backward pass needs.
+        The trace holds, per convolution, what its backward pass needs. For a non-decreasing
+        activation, max(f(z)) = f(max(z)): the maps are pooled first, and f and f' then work
+        on a quarter of the values (with 2x2 blocks).
         """
-        f = nn.ACTIVATIONS[self.activation]
-        keep_z = self.activation in nn.NEEDS_Z
         A, trace = self.images(X), []
         for K, b in zip(self.weights[: self.n_conv], self.biases[: self.n_conv], strict=True):
             Z, patches = conv.conv_forward(A, K, b, self.padding)
-            activated = f(Z, out=None if keep_z else Z)
-            A, where = activated, None
-            if self.pool > 1:
-                A, where = conv.pool_forward(activated, self.pool)
-            trace.append((patches, activated, Z if keep_z else None, where))
-        pre = [] if keep_z else None
+            A, step = self._activate_and_pool(Z)
+            trace.append(_ConvTrace(patches, Z.shape, *step))
+        pre = [] if self.activation in nn.NEEDS_Z else None
         dense_W, dense_b = self.weights[self.n_conv :], self.biases[self.n_conv :]
         activations = nn.forward(
             conv.flatten(A), dense_W, dense_b, self.activation, self.output, pre, workspace
         )
         return activations, pre, trace
+
+    def _activate_and_pool(self, Z):
+        """(the layer's output, (activated, z or None, where, pooled_first)) from its Z."""
+        f, pool = nn.ACTIVATIONS[self.activation], self.pool
+        pooled_first = self.activation in POOLS_FIRST
+        where = None
+        if pooled_first:
+            if pool > 1:
+                Z, where = conv.pool_forward(Z, pool)  # a new array: f may overwrite it
+            activated = f(Z, out=Z)
+            return activated, (activated, None, where, True)
+        keep_z = self.activation in nn.NEEDS_Z
+        activated = A = f(Z, out=None if keep_z else Z)
+        if pool > 1:
+            A, where = conv.pool_forward(activated, pool)
+        return A, (activated, Z if keep_z else None, where, False)
 
     def cost(self, X, Y, l2, workspace):
         H = self.forward(X, workspace)[0][-1]
@@ -92,18 +117,18 @@ class ConvNet(NamedTuple):
         derivative = nn.DERIVATIVES[self.activation]
         kernel_grads, bias_grads = [], []
         for layer in range(self.n_conv - 1, -1, -1):
-            patches, activated, Z, where = trace[layer]
-            K = self.weights[layer]
+            step, K = trace[layer], self.weights[layer]
+            n, h, w, c = step.conv_shape
+            pooled_shape = (n, h // self.pool, w // self.pool, c)
+            delta = delta.reshape(pooled_shape)
+            if step.pooled_first:
+                delta = delta * derivative(step.activated, step.z)
             if self.pool > 1:
-                pooled_shape = where.shape
-                delta = conv.pool_backward(
-                    delta.reshape(pooled_shape), where, activated.shape, self.pool
-                )
-            else:
-                delta = delta.reshape(activated.shape)
-            delta = delta * derivative(activated, Z)
+                delta = conv.pool_backward(delta, step.where, step.conv_shape, self.pool)
+            if not step.pooled_first:
+                delta = delta * derivative(step.activated, step.z)
             delta, grad_K, grad_b = conv.conv_backward(
-                delta, patches, K, self.padding, input_grad=layer > 0
+                delta, step.patches, K, self.padding, input_grad=layer > 0
             )
             if l2:
                 grad_K += l2 * K
