@@ -266,7 +266,7 @@ def trained_cnn(tmp_path_factory):
 def test_a_convolutional_runs_model_serves_over_rest_like_the_network(trained_cnn, tmp_path):
     root, uri, run_id, X = trained_cnn
     network = network_of(root)
-    assert network.weights[0].shape == (5, 5, 1, 16)  # conf/model/cnn.yaml's first kernels
+    assert network.weights[0].shape == (5, 5, 1, 32)  # conf/model/cnn.yaml's first kernels
     model_uri = logged_model_uri(uri, run_id)
     port = free_port()
     log = open(tmp_path / "serve.log", "wb")

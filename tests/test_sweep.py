@@ -102,7 +102,7 @@ def test_a_sweep_over_model_mlp_cnn_gives_both_under_one_parent_run(tmp_path):
     by_model = {child.data.params["model.name"]: child for child in children}
     assert sorted(by_model) == ["cnn", "mlp"]
     assert by_model["cnn"].info.run_name == "tiny model=cnn"
-    assert by_model["cnn"].data.params["model.filters"] == "[16]"
+    assert by_model["cnn"].data.params["model.filters"] == "[32]"
     assert by_model["mlp"].data.params["model.filters"] == "[]"
     assert all(child.info.status == "FINISHED" for child in children)
     assert all(child.data.metrics["test_accuracy"] > 0.1 for child in children)  # chance: 0.1

@@ -49,7 +49,7 @@ def test_the_app_trains_and_evaluates_into_hydras_run_directory(checkout):
         ),
         (
             [],  # 4x4 digits: a 5x5 kernel has no room
-            "error: model.filters = [16]: the feature maps shrink to nothing at convolution 1 "
+            "error: model.filters = [32]: the feature maps shrink to nothing at convolution 1 "
             "(kernel 5, valid padding, pooling 2); use fewer convolutions, smaller kernels or "
             "same padding\n",
         ),
@@ -133,7 +133,7 @@ def refused(tmp_path, monkeypatch, capsys, arguments):
         (
             ["model=cnn", "model.kernel_sizes=[5,3]"],
             "error: setting model.kernel_sizes = [5, 3] must give one kernel side per "
-            "convolution in model.filters = [16]\n",
+            "convolution in model.filters = [32]\n",
         ),
         (
             ["model=cnn", "model.padding=same", "model.kernel_sizes=[4]"],
