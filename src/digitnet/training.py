@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 from omegaconf import OmegaConf
+from threadpoolctl import threadpool_limits
 
 from digitnet import convnet, nn, tracking
 from digitnet.artifacts import atomic_dir, file_md5, load_json, load_npz, write_costs
@@ -281,7 +282,11 @@ def fit_config(config, network, X, Y, rng, validation=None, on_epoch=None):
         on_epoch=on_epoch,
     )
     if network.image_side is not None:
-        return fit_net(network.convnet(), X, Y, **how)
+        # A convolution's products are tall and thin (kh·kw·channels columns): splitting them
+        # over threads costs more than it saves, many times more when another process holds a
+        # core (docs/benchmarks.md). One thread also makes the numbers the same on any machine.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fit_net(network.convnet(), X, Y, **how)
     return fit(
         network.weights,
         network.biases,
