@@ -185,7 +185,8 @@ def test_help_says_what_the_app_does_and_lists_the_groups_presets_and_examples(t
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("digitnet train: one experiment")
     groups = result.stdout.split("== Groups and presets ==")[1].split("== Settings ==")[0]
-    assert "\nexperiment: best, default, ng_ex4, tiny, tutorial\n" in groups
+    assert "\nexperiment: best, cnn, default, ng_ex4, tiny, tutorial\n" in groups
+    assert "\nmodel: cnn, mlp\n" in groups
     assert "\nsweep: grid\n" in groups and "\nhparams_search: optuna\n" in groups
     assert "\ntracking: server, sqlite\n" in groups
     assert "digitnet train experiment=best " in result.stdout

@@ -195,8 +195,8 @@ def test_a_convolutional_network_is_saved_and_loaded_whole(prepared, tmp_path):
     )
     network = load(prepared / "model/weights.npz")
     assert (network.image_side, network.padding, network.pool) == (4, "same", 2)
-    assert [W.shape for W in network.weights] == [(3, 3, 1, 16), (64, 10)]
-    assert network.layer_sizes == [16, 64, 10]
+    assert [W.shape for W in network.weights] == [(3, 3, 1, 32), (128, 10)]
+    assert network.layer_sizes == [16, 128, 10]
     X = np.random.default_rng(0).uniform(size=(5, 16))
     np.testing.assert_array_equal(network.predict_proba(X), trained.network.predict_proba(X))
-    assert training.architecture(network) == "4x4-conv3x16-pool2-64-10"
+    assert training.architecture(network) == "4x4-conv3x32-pool2-128-10"
