@@ -124,3 +124,18 @@ def test_a_network_no_run_of_the_experiment_trained_has_no_run_to_log_to(tracked
 def test_without_tracking_there_is_no_run_to_look_for():
     untracked = load_config(["experiment=tiny", "tracking.enabled=false"])
     assert evaluation.training_run(untracked, "model") == (None, None)
+
+
+def test_the_first_filters_become_columns_of_pixels_in_the_workbooks_order():
+    K = np.arange(2 * 3 * 1 * 2, dtype=float).reshape(2, 3, 1, 2)  # two 2x3 filters
+    columns = evaluation.first_filters(K)
+    assert columns.shape == (6, 2)
+    for j in range(2):  # column-major, as the workbook's rows and plots read them
+        np.testing.assert_array_equal(columns[:, j].reshape(2, 3, order="F"), K[:, :, 0, j])
+
+
+def test_a_convolutional_network_is_scored_and_its_first_filters_drawn(prepared):
+    config = train("tracking.enabled=false", "model=cnn", "model.kernel_sizes=[3]")
+    scores = evaluate(config)
+    assert scores["train_accuracy"] > 0.5
+    assert (prepared / "eval" / "hidden_weights.png").stat().st_size > 0

@@ -107,6 +107,7 @@ def test_titles_say_when_only_part_is_shown():
     assert plots.gallery_title(5, 5, 1000).endswith(": 5 of 1000\ncaptioned true → predicted")
     assert plots.units_caption(100, 300).startswith("first 100 of 300 units,")
     assert plots.units_caption(25, 25).startswith("25 units,")
+    assert plots.units_caption(32, 32, "filters").startswith("32 filters,")
 
 
 @pytest.mark.parametrize(

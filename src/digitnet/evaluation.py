@@ -56,15 +56,15 @@ def evaluate_model(*, processed, model_dir, out, tracking_uri=None, run_id=None)
 
 def _figures(directory, network, costs, confusion, test_pixels, test_true, test_pred):
     """The four PNGs of FIGURES, into `directory`."""
-    first, title = network.weights[0], "Hidden units: incoming weights"
+    first, title, noun = network.weights[0], "Hidden units: incoming weights", "units"
     if first.ndim == 4:
-        first, title = first_filters(first), f"The first convolution's {first.shape[3]} filters"
+        first, title, noun = first_filters(first), "The first convolution's filters", "filters"
     elif len(network.weights) == 1:
         title = "No hidden layer: the output units' incoming weights"
     plots.cost_curve(costs, directory / "cost.png")
     plots.confusion(confusion, directory / "confusion.png")
     plots.misclassified(test_pixels, test_true, test_pred, directory / "misclassified.png")
-    plots.hidden_weights(first, directory / "hidden_weights.png", title=title)
+    plots.hidden_weights(first, directory / "hidden_weights.png", title=title, noun=noun)
 
 
 def first_filters(K):

@@ -143,8 +143,8 @@ def gallery_title(n_shown, n_wrong, n_total):
     return f"Misclassified test digits: {n_wrong} of {n_total}\n{some}captioned true → predicted"
 
 
-def units_caption(n_shown, n_units):
-    count = f"first {n_shown} of {n_units} units" if n_shown < n_units else f"{n_units} units"
+def units_caption(n_shown, n_units, noun="units"):
+    count = f"first {n_shown} of {n_units} {noun}" if n_shown < n_units else f"{n_units} {noun}"
     return f"{count}, each on its own grey scale (0 is mid grey)"
 
 
@@ -199,10 +199,13 @@ def misclassified(images, true_digits, predicted_digits, path, limit=GALLERY_LIM
     return save_figure(_mosaic_figure(mosaic, title, vmin, vmax, n_cols, 0.8, captions), path)
 
 
-def hidden_weights(W0, path, limit=UNITS_LIMIT, title="Hidden units: incoming weights"):
+def hidden_weights(
+    W0, path, limit=UNITS_LIMIT, title="Hidden units: incoming weights", noun="units"
+):
     """Each hidden unit's incoming weights drawn as an image (ex4's hidden layer picture).
 
-    `W0` has shape (n_inputs, n_units). Each unit has its own symmetric grey scale: white is its
+    `W0` has shape (n_inputs, n_units); a convolution's filters, as columns, are drawn the same
+    way (`noun` names them in the caption). Each unit has its own symmetric grey scale: white is its
     largest absolute weight when positive, black when negative, mid grey zero.
     """
     n_inputs, n_units = np.shape(W0)
@@ -211,6 +214,6 @@ def hidden_weights(W0, path, limit=UNITS_LIMIT, title="Hidden units: incoming we
     images = unit_images(W0, limit)
     n_cols = grid_columns(len(images))
     mosaic, _ = tile(images, n_cols)
-    caption = units_caption(len(images), n_units)
+    caption = units_caption(len(images), n_units, noun)
     fig = _mosaic_figure(mosaic, f"{title}\n{caption}", -1.0, 1.0, n_cols, 0.6)
     return save_figure(fig, path)
