@@ -6,15 +6,17 @@ import math
 import struct
 import tempfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xlsxwriter
 
+from digitnet import workbook
 from digitnet.errors import WorkbookError
 from digitnet.workbook import cell_name, read_workbook, write_workbook
 from digitnet.zipparts import MAX_MEMBERS, MB
-from support import X_GOOD, Y_GOOD, edit_part, with_cell, write_entity_bomb, write_raw
+from support import X_GOOD, Y_GOOD, edit_part, sh, with_cell, write_entity_bomb, write_raw
 
 BOOK = "digits.xlsx"
 
@@ -227,6 +229,36 @@ BAD_WORKBOOKS = [
         f"digits.xlsx: sheet X, cell A1 is empty; {NOT_NUMBERS}",
     ),
     (
+        "column A blank",
+        sheets(X=[[None, *row] for row in X_GOOD]),
+        f"digits.xlsx: sheet X, cell A1 is empty; {NOT_NUMBERS}",
+    ),
+    (
+        "two blank rows on top",
+        sheets(X=[[None] * 3, [None] * 3, *X_GOOD], y=[[1]] * 5),
+        f"digits.xlsx: sheet X, cell A1 is empty; {NOT_NUMBERS}",
+    ),
+    (
+        "a blank column inside X",
+        sheets(X=[[row[0], None, *row[1:]] for row in X_GOOD]),
+        f"digits.xlsx: sheet X, cell B1 is empty; {NOT_NUMBERS}",
+    ),
+    (
+        "a stray number below X",
+        sheets(X=[*X_GOOD, [None] * 3, [None, None, 7]], y=[[1], [2], [3], [4], [5]]),
+        f"digits.xlsx: sheet X, cell A4 is empty; {NOT_NUMBERS}",
+    ),
+    (
+        "a column of text",
+        sheets(X=[["a", *row[1:]] for row in X_GOOD]),
+        f"digits.xlsx: sheet X, cell A1 holds text 'a'; {NOT_NUMBERS}",
+    ),
+    (
+        "a column of booleans",
+        sheets(X=[[True, *row[1:]] for row in X_GOOD]),
+        f"digits.xlsx: sheet X, cell A1 holds TRUE (a boolean); {NOT_NUMBERS}",
+    ),
+    (
         "boolean",
         sheets(X=with_cell(X_GOOD, 0, 2, True)),
         f"digits.xlsx: sheet X, cell C1 holds TRUE (a boolean); {NOT_NUMBERS}",
@@ -261,6 +293,16 @@ BAD_WORKBOOKS = [
         "labels in a row",
         sheets(y=[[10, 1, 9]]),
         "digits.xlsx: sheet y, cell B1 holds 1; sheet y must hold the labels in column A only",
+    ),
+    (
+        "labels in column B",
+        sheets(y=[[None, label] for [label] in Y_GOOD]),
+        "digits.xlsx: sheet y, cell B1 holds 10; sheet y must hold the labels in column A only",
+    ),
+    (
+        "labels stored as text",
+        sheets(y=[["10"], ["1"], ["9"]]),
+        f"digits.xlsx: sheet y, cell A1 holds text '10'; {NOT_LABELS}",
     ),
     (
         "label header",
@@ -316,6 +358,33 @@ def test_read_workbook_names_the_problem_in_one_line(make, message):
     with pytest.raises(WorkbookError) as caught:
         read_workbook(BOOK)
     assert str(caught.value) == message
+
+
+def test_a_sheet_the_fast_reader_cannot_type_is_one_error_line_with_no_warning(tmp_path):
+    sheets(X=[[row[0], None, *row[1:]] for row in X_GOOD])(BOOK)  # fastexcel warns of column B
+    result = sh(
+        ["python", "-m", "digitnet.stages.ingest", f"data.workbook={BOOK}", "paths.ingested=x.npz"],
+        tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"error: digits.xlsx: sheet X, cell B1 is empty; {NOT_NUMBERS}\n"
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [X_GOOD, [[0, 1, 2], [3, 4, 5], [6, 7, 255]], [[1e-300, -2.5e300, 0.1 + 0.2]] * 3],
+    ids=["fractions", "whole numbers", "extremes"],
+)
+def test_the_fast_and_the_cell_by_cell_read_give_the_same_arrays(rows):
+    write_raw(BOOK, {"X": rows, "y": Y_GOOD})
+    fast = workbook._fast_read(Path(BOOK), "X", "y", labels_required=True)
+    assert fast is not None  # the sheets are clean, so the fast way took them
+    checked = workbook._checked_read(Path(BOOK), "X", "y", 10, labels_required=True)
+    np.testing.assert_array_equal(fast[0], checked[0])
+    assert fast[0].dtype == checked[0].dtype == np.float64
+    assert fast[0].flags.c_contiguous
+    np.testing.assert_array_equal(fast[1], checked[1])
 
 
 def test_read_workbook_returns_float_pixels_and_integer_labels_as_stored():

@@ -4,17 +4,23 @@ Layout (Andrew Ng's ex3): sheet X holds one example per row, n_samples rows by n
 columns of pixel values; sheet y holds the label of each example in column A, 1..n_classes, where
 label n_classes stands for class 0 (10 is the digit 0). Neither sheet has a header row.
 
-Reading goes through python-calamine, which parses a sheet far faster than openpyxl, and then
-checks the cells as whole arrays. Every problem is a `WorkbookError` whose one-line message
-names the file, the sheet and the cell as Excel shows it (`KJ17`), so the user can go and fix it.
-Before calamine sees a file, `zipparts.check` refuses zip bombs and files that are no .xlsx.
+Reading has two ways, both through calamine. The fast one is fastexcel: a sheet that is a
+rectangle of finite numbers from A1 comes back as one Arrow column per Excel column, which
+become the float64 array in one copy. Any sheet that is not (a header, a blank, text, a date, a
+boolean, NaN, a stray cell outside the rectangle) is read again cell by cell by python-calamine,
+which finds the first bad cell. Every problem is a `WorkbookError` whose one-line message names
+the file, the sheet and the cell as Excel shows it (`KJ17`), so the user can go and fix it; the
+fast way never raises one of its own. Before calamine sees a file, `zipparts.check` refuses zip
+bombs and files that are no .xlsx.
 """
 
 import datetime
 import itertools
+import logging
 import tempfile
 from pathlib import Path
 
+import fastexcel
 import numpy as np
 import xlsxwriter
 from python_calamine import CalamineError, CalamineWorkbook
@@ -27,6 +33,10 @@ from digitnet.zipparts import MB
 # A fixed creation date: XlsxWriter stamps the current time otherwise, and the sample
 # workbook must come out byte for byte the same on every build.
 CREATED = datetime.datetime(2000, 1, 1)
+
+# fastexcel logs a WARNING on stderr for a column it cannot type; such a sheet goes to the
+# checked read, whose one error line names the cell, so the warning would only be noise.
+logging.getLogger("fastexcel").setLevel(logging.ERROR)
 
 _NUMBER_TYPES = (float, int)  # what calamine gives for numeric cells; bool is not among them
 
@@ -73,7 +83,67 @@ def read_for_prediction(
 
 
 def _read(path, x_sheet, y_sheet, n_classes, max_file, max_unpacked, labels_required):
-    with _open(path, max_file, max_unpacked) as book:
+    if not path.is_file():
+        raise WorkbookError(f"workbook not found: {path}")
+    zipparts.check(path, max_file, max_unpacked)
+    fast = _fast_read(path, x_sheet, y_sheet, labels_required)
+    if fast is not None:
+        X, y = fast
+        if y is not None:
+            y = _label_values(y[:, None], path, y_sheet, n_classes)
+    else:
+        X, y = _checked_read(path, x_sheet, y_sheet, n_classes, labels_required)
+    if y is not None and len(X) != len(y):
+        raise WorkbookError(
+            f"{path}: sheet {x_sheet} has {len(X)} rows but sheet {y_sheet} has {len(y)}; "
+            f"every example in {x_sheet} needs exactly one label in {y_sheet}"
+        )
+    return X, y
+
+
+def _fast_read(path, x_sheet, y_sheet, labels_required):
+    """(X, y as float64, or None if there is no sheet y) when every sheet wanted is a rectangle
+    of finite numbers from A1 (y one column wide); None if anything needs a closer look."""
+    try:
+        reader = fastexcel.read_excel(path)
+        if x_sheet not in reader.sheet_names:
+            return None
+        X = _fast_numbers(reader, x_sheet)
+        y = None
+        if labels_required or y_sheet in reader.sheet_names:
+            y = _fast_numbers(reader, y_sheet)
+            if y is None or y.shape[1] != 1:
+                return None
+            y = y[:, 0]
+    except fastexcel.FastExcelError:  # the checked read names what is wrong
+        return None
+    return None if X is None else (X, y)
+
+
+def _fast_numbers(reader, sheet):
+    """The sheet as float64 (n_rows, n_cols) if it is a rectangle of finite numbers from A1."""
+    # skip_rows=0 keeps blank top rows (as nulls); "strict" refuses a column of mixed types.
+    loaded = reader.load_sheet(
+        sheet, header_row=None, skip_rows=0, schema_sample_rows=None, dtype_coercion="strict"
+    )
+    columns = loaded.selected_columns
+    if not columns or columns[0].absolute_index != 0:  # empty, or column A blank
+        return None
+    if any(column.dtype not in ("float", "int") for column in columns):
+        return None
+    batch = loaded.to_arrow()
+    del loaded  # calamine's copy of the sheet, about 70 bytes a cell
+    if any(column.null_count for column in batch.columns):
+        return None
+    values = np.column_stack([column.to_numpy() for column in batch.columns]).astype(
+        np.float64, copy=False
+    )
+    return values if np.isfinite(values).all() else None
+
+
+def _checked_read(path, x_sheet, y_sheet, n_classes, labels_required):
+    """The cell-by-cell read, which names the first bad cell of a sheet."""
+    with _open(path) as book:
         with_labels = labels_required or y_sheet in book.sheet_names
         wanted = (x_sheet, y_sheet) if with_labels else (x_sheet,)
         for sheet in wanted:
@@ -86,13 +156,7 @@ def _read(path, x_sheet, y_sheet, n_classes, max_file, max_unpacked, labels_requ
         X = _number_sheet(book, path, x_sheet)
         if not with_labels:
             return X, None
-        y = _labels(_cells(book, path, y_sheet), path, y_sheet, n_classes)
-    if len(X) != len(y):
-        raise WorkbookError(
-            f"{path}: sheet {x_sheet} has {len(X)} rows but sheet {y_sheet} has {len(y)}; "
-            f"every example in {x_sheet} needs exactly one label in {y_sheet}"
-        )
-    return X, y
+        return X, _labels(_cells(book, path, y_sheet), path, y_sheet, n_classes)
 
 
 def write_workbook(path, X, y, *, x_sheet="X", y_sheet="y"):
@@ -125,11 +189,8 @@ def write_workbook(path, X, y, *, x_sheet="X", y_sheet="y"):
     return Path(path)
 
 
-def _open(path, max_file, max_unpacked):
-    """The workbook opened by calamine; a missing, unreadable or hostile file is a WorkbookError."""
-    if not path.is_file():
-        raise WorkbookError(f"workbook not found: {path}")
-    zipparts.check(path, max_file, max_unpacked)
+def _open(path):
+    """The workbook opened by calamine; an unreadable file is a WorkbookError."""
     try:
         return CalamineWorkbook.from_path(path)
     except (CalamineError, OSError) as error:
@@ -209,7 +270,12 @@ def _labels(cells, path, sheet, n_classes):
             f"{path}: sheet {sheet}, cell {cell_name(row, col + 1)} "
             f"{_describe(cells[row, col + 1])}; sheet {sheet} must hold the labels in column A only"
         )
-    labels = _numbers(cells[:, :1], path, sheet)[:, 0]
+    return _label_values(_numbers(cells[:, :1], path, sheet), path, sheet, n_classes)
+
+
+def _label_values(numbers, path, sheet, n_classes):
+    """Finite numbers (n, 1) as int64 labels; an error at the first one outside 1..n_classes."""
+    labels = numbers[:, 0]
     valid = (labels == np.round(labels)) & (labels >= 1) & (labels <= n_classes)
     if not valid.all():
         row = int(np.flatnonzero(~valid)[0])
