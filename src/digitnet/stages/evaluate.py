@@ -6,7 +6,6 @@ confusion matrix and the figures into paths.eval.
 """
 
 from digitnet import cli
-from digitnet.evaluation import evaluate_model, training_run
 
 PROG = "digitnet stage evaluate"  # also `python -m digitnet.stages.evaluate`
 EXAMPLES = [
@@ -17,6 +16,9 @@ EXAMPLES = [
 
 def main(argv=None):
     def work(cfg):
+        # matplotlib and MLflow are loaded after the settings are checked, not before
+        from digitnet.evaluation import evaluate_model, training_run
+
         uri, run_id = training_run(cfg, cfg.paths.model)
         evaluate_model(
             processed=cfg.paths.processed,

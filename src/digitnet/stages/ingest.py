@@ -3,7 +3,7 @@
 It reads data.workbook (sheets data.x_sheet and data.y_sheet) and writes paths.ingested.
 """
 
-from digitnet import cli, ingestion
+from digitnet import cli
 
 PROG = "digitnet stage ingest"  # also `python -m digitnet.stages.ingest`
 EXAMPLES = [
@@ -12,9 +12,15 @@ EXAMPLES = [
 ]
 
 
+def work(cfg):
+    from digitnet import ingestion  # the work's imports come after the settings are checked
+
+    ingestion.from_config(cfg)
+
+
 def main(argv=None):
     cli.run(
-        ingestion.from_config,
+        work,
         argv,
         prog=PROG,
         about=__doc__,

@@ -4,7 +4,7 @@ It reads paths.ingested and writes train.npz, val.npz, test.npz, scaler.npz and 
 paths.processed, as data.val_fraction, data.test_fraction, data.scaling and seed say.
 """
 
-from digitnet import cli, splits
+from digitnet import cli
 
 PROG = "digitnet stage preprocess"  # also `python -m digitnet.stages.preprocess`
 EXAMPLES = [
@@ -13,9 +13,15 @@ EXAMPLES = [
 ]
 
 
+def work(cfg):
+    from digitnet import splits  # the work's imports come after the settings are checked
+
+    splits.from_config(cfg)
+
+
 def main(argv=None):
     cli.run(
-        splits.from_config,
+        work,
         argv,
         prog=PROG,
         about=__doc__,

@@ -6,7 +6,6 @@ where it began fails with exit status 2 and writes nothing.
 """
 
 from digitnet import cli
-from digitnet.training import train_model
 
 PROG = "digitnet stage train"  # also `python -m digitnet.stages.train`
 EXAMPLES = [
@@ -15,11 +14,15 @@ EXAMPLES = [
 ]
 
 
+def work(cfg):
+    from digitnet.training import train_model  # after the settings are checked
+
+    train_model(config=cfg, processed=cfg.paths.processed, model_dir=cfg.paths.model)
+
+
 def main(argv=None):
     cli.run(
-        lambda cfg: train_model(
-            config=cfg, processed=cfg.paths.processed, model_dir=cfg.paths.model
-        ),
+        work,
         argv,
         prog=PROG,
         about=__doc__,

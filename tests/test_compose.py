@@ -1,0 +1,68 @@
+"""Specification of composing conf/ without Hydra: the same settings as Hydra, or no answer."""
+
+import shutil
+
+import pytest
+
+from digitnet import cli
+from digitnet.compose import plain
+from digitnet.config import conf_dir, to_config
+from support import ROOT, sh
+
+PRESETS = sorted(path.stem for path in (ROOT / "conf" / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("tracking", [None, "tracking=sqlite"])
+def test_a_stages_command_line_gets_the_settings_hydra_composes(preset, tracking):
+    overrides = [f"experiment={preset}", *([tracking] if tracking else [])]
+    settings = plain(conf_dir(), overrides)
+    assert settings is not None
+    assert to_config(settings) == to_config(cli._compose(overrides))
+    assert to_config(settings).preset == preset
+
+
+def test_no_overrides_give_the_default_preset_as_hydra_does():
+    assert to_config(plain(conf_dir())) == to_config(cli._compose([]))
+    assert to_config(plain(conf_dir())).preset == "default"
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        "train.lr=0.3",  # a setting: Hydra's grammar reads its value
+        "+experiment=best",
+        "~tracking",
+        "experiment=best,tiny",  # a sweep
+        "experiment=nope",  # no such preset: Hydra lists the ones there are
+        "tracking=server",  # a file with its own defaults list
+        "sweep=grid",  # sets only Hydra's sweeper
+        "hydra/launcher=joblib",
+        "seed=1",
+    ],
+)
+def test_anything_beyond_choosing_presets_is_left_to_hydra(word):
+    assert plain(conf_dir(), [word]) is None
+
+
+def test_a_conf_file_with_a_package_or_an_interpolation_is_left_to_hydra(tmp_path):
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", conf)
+    assert plain(conf, ["experiment=best"]) is not None
+    model = conf / "model" / "mlp.yaml"
+    model.write_text(model.read_text() + "activation_name: ${model.activation}\n")
+    assert plain(conf) is None
+    shutil.copy(ROOT / "conf" / "model" / "mlp.yaml", model)
+    best = conf / "experiment" / "best.yaml"
+    best.write_text(best.read_text().replace("# @package _global_", "# @package model"))
+    assert plain(conf, ["experiment=best"]) is None
+
+
+@pytest.mark.parametrize(("words", "scanned"), [(["experiment=best"], False), (["seed=1"], True)])
+def test_only_a_command_line_left_to_hydra_loads_its_plugins(words, scanned):
+    # Hydra scans its plugins, core ones first, when it composes, not when it is imported.
+    code = (
+        f"import sys; from digitnet import cli; cli.load_config({words!r}); "
+        "print('hydra._internal.core_plugins' in sys.modules)"
+    )
+    assert sh(["python", "-c", code], ROOT).stdout == f"{scanned}\n"
