@@ -4,9 +4,13 @@ directory for in-process runs with a store of their own."""
 import pytest
 
 from digitnet.cli import load_config
+from digitnet.config import store_schema
 from digitnet.experiment import ensure_processed
 from digitnet.workbook import write_workbook
 from support import make_checkout, tiny_digits
+
+# Some tests compose with Hydra's own compose API, which needs the schema in its ConfigStore.
+store_schema()
 
 
 @pytest.fixture

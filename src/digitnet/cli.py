@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from omegaconf.errors import OmegaConfBaseException
 
 from digitnet.compose import plain
-from digitnet.config import conf_dir, describe, to_config, unknown_setting
+from digitnet.config import conf_dir, describe, store_schema, to_config, unknown_setting
 from digitnet.errors import ConfigError, DigitnetError, Interrupted
 
 
@@ -31,6 +31,7 @@ def _compose(overrides):
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
 
+    store_schema()
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
             return compose("config", overrides=list(overrides), return_hydra_config=True)

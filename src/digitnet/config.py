@@ -3,6 +3,8 @@
 `Config` is stored in Hydra's ConfigStore as `config_schema`, the first entry of
 conf/config.yaml's defaults list, so Hydra itself refuses unknown keys, wrong types and names
 that are not among a setting's choices, for every override, `--cfg`, `--help` and `-m`.
+`store_schema` does it, called by whatever composes with Hydra (not on import: a DVC stage
+composes without Hydra and never loads it).
 `validate` then checks ranges. Errors come out as one `ConfigError` line that names the key.
 
 A setting chosen by name is a StrEnum built from the table it picks from (nn.ACTIVATIONS, ...),
@@ -12,12 +14,11 @@ str(Activation.relu) == "relu".
 
 import difflib
 import os
+import sys
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from hydra.core.config_store import ConfigStore
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -143,7 +144,13 @@ class Config:
 
 
 SCHEMA = "config_schema"
-ConfigStore.instance().store(name=SCHEMA, node=Config)  # before any composition: on import
+
+
+def store_schema():
+    """Store `Config` in Hydra's ConfigStore as SCHEMA; needed before Hydra composes conf/."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name=SCHEMA, node=Config)
 
 
 def conf_dir():
@@ -189,11 +196,22 @@ def _preset(cfg):
     """Hydra's choice for the experiment group, or None outside Hydra."""
     if "hydra" in cfg:
         choices = cfg.hydra.runtime.choices
-    elif HydraConfig.initialized():
+    elif _hydra_app_running():
+        from hydra.core.hydra_config import HydraConfig
+
         choices = HydraConfig.get().runtime.choices
     else:
         return None
     return choices.get("experiment") or "default"
+
+
+def _hydra_app_running():
+    """Whether a Hydra app runs in this process; without importing Hydra when none can."""
+    if "hydra" not in sys.modules:
+        return False
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.initialized()
 
 
 def describe(exc):

@@ -19,9 +19,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
 from digitnet import cli, sweep
-from digitnet.config import conf_dir, to_config
+from digitnet.config import conf_dir, store_schema, to_config
 from digitnet.errors import Interrupted
 from digitnet.experiment import run_experiment
+
+store_schema()  # before @hydra.main composes: Hydra then enforces the schema too
 
 
 @hydra.main(version_base=None, config_path=str(conf_dir()), config_name="config")
@@ -38,7 +40,7 @@ def app(cfg):
 def main(argv=None):
     """`digitnet train [SETTINGS]`: check every job's settings, then run.
 
-    Importing digitnet.config has stored the schema in Hydra's ConfigStore, so Hydra enforces it
+    Importing this module has stored the schema in Hydra's ConfigStore, so Hydra enforces it
     too; the check first makes a bad setting one line and exit status 2, before any job starts.
     """
     if argv is not None:  # from `digitnet train`: Hydra reads the command line from sys.argv
