@@ -30,6 +30,17 @@ def test_ingest_says_what_it_read_in_one_line(tmp_path, tiny_workbook, capsys):
     assert line.endswith(" s)\n") and line.count("\n") == 1
 
 
+def test_ingest_of_a_big_workbook_says_first_what_it_reads(
+    tmp_path, tiny_workbook, capsys, monkeypatch
+):
+    monkeypatch.setattr(ingestion, "ANNOUNCE_MB", 0)  # the tiny workbook counts as big
+    ingestion.ingest(workbook=tiny_workbook, out=tmp_path / "in.npz")
+    first, second = capsys.readouterr().out.splitlines()
+    size = tiny_workbook.stat().st_size / 2**20
+    assert first == f"ingest: reading {tiny_workbook} ({size:.0f} MB), every cell checked ..."
+    assert second.startswith(f"ingest: {tiny_workbook} → ")
+
+
 def test_a_file_that_is_no_workbook_is_refused_and_nothing_is_written(tmp_path):
     bad = tmp_path / "bad.xlsx"
     bad.write_text("a,b\n1,2\n")

@@ -1,11 +1,16 @@
 """Read the workbook once, validate every cell, and keep its arrays as .npz for the rest."""
 
+import os
 import time
 
 import numpy as np
 
 from digitnet.artifacts import file_md5, save_npz
 from digitnet.workbook import read_workbook
+
+# A workbook larger than this (MB) gets a line before it is read: 50,000 rows (71 MB) take
+# several seconds, and a user should see that the stage is at work, and on what.
+ANNOUNCE_MB = 20
 
 
 def ingest(
@@ -20,6 +25,9 @@ def ingest(
 ):
     """Write X, y (labels as in the file) and the workbook's MD5 to `out` as .npz."""
     started = time.perf_counter()
+    size_mb = os.path.getsize(workbook) / 2**20 if os.path.isfile(workbook) else 0
+    if size_mb > ANNOUNCE_MB:
+        print(f"ingest: reading {workbook} ({size_mb:.0f} MB), every cell checked ...", flush=True)
     X, y = read_workbook(
         workbook,
         x_sheet=x_sheet,
