@@ -1,7 +1,7 @@
 """Ten times the sample: the 50,000-row workbook through ingest, every stage, `dvc repro` and a
 sweep, and training time against rows, up to 200,000.
 
-    .venv/bin/python benchmarks/big.py [PART ...]     parts: ingest sample start repro sweep rows
+    .venv/bin/python benchmarks/big.py [PART ...]    (ingest sample start compare repro sweep rows)
 
 The workbook (benchmarks/bigbook.py: the sample and nine shifted copies, 71 MB) is built first
 if missing; the build is not timed. Every command runs in a fresh process whose time is taken
@@ -78,10 +78,13 @@ runpy.run_module(sys.argv[0], run_name="__main__")
 """
 
 
-def environment():
+def environment(cwd=None):
+    """This venv's tools first on PATH; in a project copy, its own src/ is the digitnet run."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     env.pop("MLFLOW_TRACKING_URI", None)
     env["DVC_NO_ANALYTICS"] = "1"
+    if cwd is not None and (Path(cwd) / "src" / "digitnet").is_dir():
+        env["PYTHONPATH"] = str(Path(cwd) / "src")
     return env
 
 
@@ -92,7 +95,7 @@ def measured(args, cwd=ROOT, on_line=None):
     child = subprocess.Popen(
         args,
         cwd=cwd,
-        env=environment(),
+        env=environment(cwd),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -151,13 +154,19 @@ def ingest_part(tmp):
     commands |= {name: reader_command(name, workbook) for name in READERS}
     t = in_turns(commands, ROUNDS)
     arrays_mb = 50_000 * 401 * 8 / 2**20  # X and y as float64, what every reader returns
-    print(f"Reading the 50,000-row workbook ({workbook.stat().st_size / 2**20:.0f} MB), "
-          f"each as a command, median of {ROUNDS} rounds:")  # fmt: skip
+    print(
+        f"Reading the 50,000-row workbook ({workbook.stat().st_size / 2**20:.0f} MB), "
+        f"each as a command, median of {ROUNDS} rounds:"
+    )
     for name, (seconds, peak) in t.items():
         line(name, seconds, peak, f"{peak / arrays_mb:.1f}× its arrays ({arrays_mb:.0f} MB)")
     bar("ingest stage / fastexcel to float64", t["ingest"][0] / t["fastexcel"][0], BAR_FASTEXCEL)
-    bar("pandas calamine / ingest stage", t["pandas calamine"][0] / t["ingest"][0], BAR_PANDAS,
-        at_least=True)  # fmt: skip
+    bar(
+        "pandas calamine / ingest stage",
+        t["pandas calamine"][0] / t["ingest"][0],
+        BAR_PANDAS,
+        at_least=True,
+    )
     RESULTS["ingest_50k"] = {name: {"seconds": s, "peak_mb": m} for name, (s, m) in t.items()}
     RESULTS["ingest_50k"]["arrays_mb"] = arrays_mb
 
@@ -186,8 +195,10 @@ def start_part(tmp):
         extra = [] if stage == "ingest" else ["experiment=default"]
         commands[stage] = [sys.executable, "-c", NO_WORK, f"digitnet.stages.{stage}", *extra]
     t = in_turns(commands, SAMPLE_ROUNDS)
-    print(f"A stage's start (to the call of its work, as dvc runs it), median of "
-          f"{SAMPLE_ROUNDS} rounds:")  # fmt: skip
+    print(
+        f"A stage's start (to the call of its work, as dvc runs it), median of "
+        f"{SAMPLE_ROUNDS} rounds:"
+    )
     for name, (seconds, peak) in t.items():
         line(name if name == "python" else f"{name} stage, no work", seconds, peak)
     slowest = max(t[stage][0] for stage in STAGES)
@@ -195,17 +206,27 @@ def start_part(tmp):
     RESULTS["start"] = {name: s for name, (s, _) in t.items()}
 
 
-def project_copy(tmp, workbook):
-    """A git + DVC copy of the project in `tmp` with `workbook` as data/digits.xlsx."""
-    project = Path(tmp) / "project"
-    for name in ("conf", "src"):
-        shutil.copytree(ROOT / name, project / name)
-    for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy(ROOT / name, project / name)
+PROJECT_FILES = ("conf", "src", "dvc.yaml", "params.yaml", ".gitignore", ".dvcignore")
+
+
+def project_copy(tmp, workbook, name="project", revision=None):
+    """A git + DVC copy of the project in `tmp`/`name` with `workbook` as data/digits.xlsx:
+    this checkout's files, or those of a git `revision` of it."""
+    project = Path(tmp) / name
+    project.mkdir()
+    if revision is None:
+        for part in PROJECT_FILES:
+            copy = shutil.copytree if (ROOT / part).is_dir() else shutil.copy
+            copy(ROOT / part, project / part)
+    else:
+        archive = subprocess.run(
+            ["git", "archive", revision, *PROJECT_FILES], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(project)], input=archive, check=True)
     (project / "data").mkdir()
     shutil.copy(workbook, project / "data" / "digits.xlsx")
     for args in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "add", "-q", "data"]):
-        subprocess.run(args, cwd=project, env=environment(), check=True, capture_output=True)
+        subprocess.run(args, cwd=project, env=environment(project), check=True, capture_output=True)
     return project
 
 
@@ -253,6 +274,24 @@ def repro_part(tmp):
     return project
 
 
+def compare_part(tmp, revision="main", rounds=3):
+    """`dvc repro` on the sample from clean outputs: this checkout against `revision`, in turns."""
+    workbook = sample_workbook()
+    times = {"this checkout": [], revision: []}
+    for i in range(rounds):
+        for name, rev in (("this checkout", None), (revision, revision)):
+            project = project_copy(tmp, workbook, f"compare-{i}-{rev}", rev)
+            times[name].append(repro(project)[0])
+            shutil.rmtree(project)
+    print(f"dvc repro on the sample from clean outputs, median of {rounds} rounds in turns:")
+    for name, values in times.items():
+        runs = ", ".join(f"{value:.1f}" for value in values)
+        line(name, statistics.median(values), None, f"(runs: {runs})")
+    ratio = statistics.median(times["this checkout"]) / statistics.median(times[revision])
+    bar(f"this checkout / {revision}", ratio, 1.0)
+    RESULTS["repro_sample"] = {name: statistics.median(v) for name, v in times.items()}
+
+
 def sweep_part(tmp, project=None):
     project = project or repro_part(tmp)
     args = [sys.executable, "-m", "digitnet.train", "-m", *SWEEP, "hydra.sweep.dir=big-sweep"]
@@ -280,25 +319,46 @@ def rows_part(tmp):
         for _ in range(3):
             weights, biases = nn.init_params([400, 25, 10], np.random.default_rng(0), np.float64)
             started = time.perf_counter()
-            fit(weights, biases, X, Y, activation="sigmoid", output="sigmoid", lr=0.5,
-                epochs=epochs, batch_size=64, l2=0.0, rng=rng)  # fmt: skip
+            fit(
+                weights,
+                biases,
+                X,
+                Y,
+                activation="sigmoid",
+                output="sigmoid",
+                lr=0.5,
+                epochs=epochs,
+                batch_size=64,
+                l2=0.0,
+                rng=rng,
+            )
             times.append((time.perf_counter() - started) / epochs)
         per_row[n_rows] = statistics.median(times) / n_rows
         del X, Y
     print("Default training (batches of 64, 400-25-10, float64), one epoch on synthetic rows:")
     for n_rows, seconds in per_row.items():
-        line(f"{n_rows:,} rows, one epoch", seconds * n_rows, None,
-             f"per row {seconds * 1e6:.2f} µs, {seconds / per_row[5_000]:.2f} of 5,000's")  # fmt: skip
+        line(
+            f"{n_rows:,} rows, one epoch",
+            seconds * n_rows,
+            None,
+            f"per row {seconds * 1e6:.2f} µs, {seconds / per_row[5_000]:.2f} of 5,000's",
+        )
     worst = max(abs(s / per_row[5_000] - 1) for s in per_row.values())
     bar("time per row, largest departure from 5,000 rows", worst, BAR_LINEAR)
     RESULTS["rows"] = {str(n): s for n, s in per_row.items()}
 
 
-PARTS = {"ingest": ingest_part, "sample": sample_part, "start": start_part, "rows": rows_part}
+PARTS = {
+    "ingest": ingest_part,
+    "sample": sample_part,
+    "start": start_part,
+    "compare": compare_part,
+    "rows": rows_part,
+}
 
 
 def main(argv):
-    parts = argv or ["ingest", "sample", "start", "repro", "sweep", "rows"]
+    parts = argv or ["ingest", "sample", "start", "compare", "repro", "sweep", "rows"]
     with tempfile.TemporaryDirectory() as tmp:
         project = None
         for part in parts:

@@ -249,6 +249,16 @@ BAD_WORKBOOKS = [
         f"digits.xlsx: sheet X, cell A4 is empty; {NOT_NUMBERS}",
     ),
     (
+        "boolean below the rows a reader samples for types",
+        sheets(X=with_cell([[0.5, 0.25]] * 1100, 1049, 1, True), y=[[1], [2]] * 550),
+        f"digits.xlsx: sheet X, cell B1050 holds TRUE (a boolean); {NOT_NUMBERS}",
+    ),
+    (
+        "text below the rows a reader samples for types",
+        sheets(X=with_cell([[0.5, 0.25]] * 1100, 1099, 0, "x"), y=[[1], [2]] * 550),
+        f"digits.xlsx: sheet X, cell A1100 holds text 'x'; {NOT_NUMBERS}",
+    ),
+    (
         "a column of text",
         sheets(X=[["a", *row[1:]] for row in X_GOOD]),
         f"digits.xlsx: sheet X, cell A1 holds text 'a'; {NOT_NUMBERS}",

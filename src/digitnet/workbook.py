@@ -135,7 +135,8 @@ def _fast_numbers(reader, sheet):
     if any(column.null_count or str(column.type) != "double" for column in batch.columns):
         return None
     values = np.column_stack([_float64(column) for column in batch.columns])
-    return values if np.isfinite(values).all() else None
+    # NaN makes min and max NaN, and an infinity is one of them: no array of flags is needed.
+    return values if np.isfinite([values.min(), values.max()]).all() else None
 
 
 def _float64(column):
