@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _bench import ROOT, bar, sample_workbook
+from _bench import ROOT, bar, interleaved, sample_workbook
 from bigbook import big_workbook
 
 ROUNDS = 3  # rounds of the 50,000-row readers (about 6 to 20 s each)
@@ -305,46 +305,29 @@ def sweep_part(tmp, project=None):
     RESULTS["sweep_50k"] = {"seconds": seconds, "peak_mb": peak, "job_seconds": job}
 
 
-def rows_part(tmp):
-    """Default training (batches of 64, 400-25-10) per row, on synthetic arrays."""
-    from digitnet import nn
-    from digitnet.fit import fit
+def rows_part(tmp, rounds=5):
+    """Default training (batches of 64, 400-25-10, float64) per row, on synthetic arrays; the
+    sizes timed in turns, round after round, so that a busy machine slows them alike."""
+    from epoch import digitnet_epochs
 
-    per_row = {}
+    epochs = 3  # the same for every size: each call of `fit` also costs the initial weights
+    candidates = {}
     for n_rows in (5_000, 50_000, 200_000):
         rng = np.random.default_rng(0)
         X, Y = rng.random((n_rows, 400)), np.eye(10)[rng.integers(0, 10, n_rows)]
-        epochs = max(1, 100_000 // n_rows)
-        times = []
-        for _ in range(3):
-            weights, biases = nn.init_params([400, 25, 10], np.random.default_rng(0), np.float64)
-            started = time.perf_counter()
-            fit(
-                weights,
-                biases,
-                X,
-                Y,
-                activation="sigmoid",
-                output="sigmoid",
-                lr=0.5,
-                epochs=epochs,
-                batch_size=64,
-                l2=0.0,
-                rng=rng,
-            )
-            times.append((time.perf_counter() - started) / epochs)
-        per_row[n_rows] = statistics.median(times) / n_rows
-        del X, Y
-    print("Default training (batches of 64, 400-25-10, float64), one epoch on synthetic rows:")
+        candidates[n_rows] = digitnet_epochs(X, Y, 64, np.float64, epochs=epochs)
+    t = interleaved(candidates, rounds, per_call=epochs)
+    per_row = {n_rows: seconds / n_rows for n_rows, seconds in t.items()}
+    print(
+        f"Default training (batches of 64, 400-25-10, float64), an epoch on synthetic rows, "
+        f"median of {rounds} rounds in turns:"
+    )
     for n_rows, seconds in per_row.items():
-        line(
-            f"{n_rows:,} rows, one epoch",
-            seconds * n_rows,
-            None,
-            f"per row {seconds * 1e6:.2f} µs, {seconds / per_row[5_000]:.2f} of 5,000's",
-        )
+        relative = seconds / per_row[5_000]
+        note = f"per row {seconds * 1e6:.2f} µs, {relative:.2f} of 5,000 rows'"
+        line(f"{n_rows:,} rows, one epoch", seconds * n_rows, None, note)
     worst = max(abs(s / per_row[5_000] - 1) for s in per_row.values())
-    bar("time per row, largest departure from 5,000 rows", worst, BAR_LINEAR)
+    bar("time per row, largest departure from 5,000 rows'", worst, BAR_LINEAR)
     RESULTS["rows"] = {str(n): s for n, s in per_row.items()}
 
 
