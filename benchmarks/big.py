@@ -274,22 +274,27 @@ def repro_part(tmp):
     return project
 
 
-def compare_part(tmp, revision="main", rounds=3):
-    """`dvc repro` on the sample from clean outputs: this checkout against `revision`, in turns."""
+def compare_part(tmp, revision="main", rounds=5):
+    """`dvc repro` on the sample from clean outputs: this checkout against `revision`, in turns;
+    the whole run and each stage, as dvc runs it."""
     workbook = sample_workbook()
-    times = {"this checkout": [], revision: []}
+    runs = {"this checkout": [], revision: []}
     for i in range(rounds):
         for name, rev in (("this checkout", None), (revision, revision)):
             project = project_copy(tmp, workbook, f"compare-{i}-{rev}", rev)
-            times[name].append(repro(project)[0])
+            seconds, _, stages = repro(project)
+            runs[name].append({"all": seconds, **stages})
             shutil.rmtree(project)
     print(f"dvc repro on the sample from clean outputs, median of {rounds} rounds in turns:")
-    for name, values in times.items():
-        runs = ", ".join(f"{value:.1f}" for value in values)
-        line(name, statistics.median(values), None, f"(runs: {runs})")
-    ratio = statistics.median(times["this checkout"]) / statistics.median(times[revision])
+    medians = {}
+    for name, values in runs.items():
+        medians[name] = {key: statistics.median(v[key] for v in values) for key in values[0]}
+        split = ", ".join(f"{key} {medians[name][key]:.1f}" for key in STAGES)
+        every = ", ".join(f"{v['all']:.1f}" for v in values)
+        line(name, medians[name]["all"], None, f"({split}; runs: {every})")
+    ratio = medians["this checkout"]["all"] / medians[revision]["all"]
     bar(f"this checkout / {revision}", ratio, 1.0)
-    RESULTS["repro_sample"] = {name: statistics.median(v) for name, v in times.items()}
+    RESULTS["repro_sample"] = medians
 
 
 def sweep_part(tmp, project=None):
