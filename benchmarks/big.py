@@ -66,15 +66,16 @@ sheets = pd.read_excel(sys.argv[1], sheet_name=["X", "y"], header=None, engine="
 X, y = sheets["X"].to_numpy(np.float64), sheets["y"].to_numpy(np.float64)[:, 0]
 """,
 }
-# A stage with its work taken out: the stage's module run as `python -m` runs it, up to the
+# A stage with its work taken out: `digitnet stage NAME ...` as dvc.yaml runs it, up to the
 # call of its work, which returns at once.
 NO_WORK = """
-import runpy, sys
+import sys
 from digitnet import cli
 real_run = cli.run
 cli.run = lambda work, argv=None, **kwargs: real_run(lambda config: None, argv, **kwargs)
-sys.argv = [sys.argv[1], *sys.argv[2:]]
-runpy.run_module(sys.argv[0], run_name="__main__")
+from digitnet.__main__ import main
+sys.argv = ["digitnet", *sys.argv[1:]]
+main()
 """
 
 
@@ -141,7 +142,7 @@ def ingest_command(workbook, tmp):
         shutil.copytree(ROOT / "conf", project / "conf")
         (project / "data").mkdir()
         (project / "data" / "digits.xlsx").symlink_to(workbook)
-    return [sys.executable, "-m", "digitnet.stages.ingest"], project
+    return ["digitnet", "stage", "ingest"], project
 
 
 def reader_command(name, workbook):
@@ -193,7 +194,7 @@ def start_part(tmp):
     commands = {"python": [sys.executable, "-c", "pass"]}
     for stage in STAGES:
         extra = [] if stage == "ingest" else ["experiment=default"]
-        commands[stage] = [sys.executable, "-c", NO_WORK, f"digitnet.stages.{stage}", *extra]
+        commands[stage] = [sys.executable, "-c", NO_WORK, "stage", stage, *extra]
     t = in_turns(commands, SAMPLE_ROUNDS)
     print(
         f"A stage's start (to the call of its work, as dvc runs it), median of "
@@ -259,9 +260,7 @@ def repro_part(tmp):
     print("Each stage again, alone, in a fresh process:")
     for stage in STAGES:
         extra = [] if stage == "ingest" else ["experiment=default"]
-        stage_seconds, peaks[stage] = measured(
-            [sys.executable, "-m", f"digitnet.stages.{stage}", *extra], project
-        )
+        stage_seconds, peaks[stage] = measured(["digitnet", "stage", stage, *extra], project)
         line(stage, stage_seconds, peaks[stage])
     bar(f"hungriest stage, MB / {BAR_PEAK_MB}", max(peaks.values()) / BAR_PEAK_MB, 1.0)
     RESULTS["repro_50k"] = {
@@ -299,7 +298,7 @@ def compare_part(tmp, revision="main", rounds=5):
 
 def sweep_part(tmp, project=None):
     project = project or repro_part(tmp)
-    args = [sys.executable, "-m", "digitnet.train", "-m", *SWEEP, "hydra.sweep.dir=big-sweep"]
+    args = ["digitnet", "train", "-m", *SWEEP, "hydra.sweep.dir=big-sweep"]
     seconds, peak = measured(args, project)
     records = [json.loads(p.read_text()) for p in (project / "big-sweep").glob("*/job.json")]
     assert len(records) == 8 and all(r["status"] == "FINISHED" for r in records)
