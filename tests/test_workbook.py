@@ -389,12 +389,30 @@ def test_a_sheet_the_fast_reader_cannot_type_is_one_error_line_with_no_warning(t
 def test_the_fast_and_the_cell_by_cell_read_give_the_same_arrays(rows):
     write_raw(BOOK, {"X": rows, "y": Y_GOOD})
     fast = workbook._fast_read(Path(BOOK), "X", "y", labels_required=True)
-    assert fast is not None  # the sheets are clean, so the fast way took them
+    assert fast[0] is not None and fast[1] is not None  # clean sheets: the fast way took them
     checked = workbook._checked_read(Path(BOOK), "X", "y", 10, labels_required=True)
     np.testing.assert_array_equal(fast[0], checked[0])
     assert fast[0].dtype == checked[0].dtype == np.float64
     assert fast[0].flags.c_contiguous
     np.testing.assert_array_equal(fast[1], checked[1])
+
+
+def test_labels_that_need_the_cell_by_cell_read_leave_the_pixels_as_the_fast_read_gave_them(
+    monkeypatch,
+):
+    write_raw(BOOK, {"X": X_GOOD, "y": [["label"], *Y_GOOD]})
+    read_again = []
+    monkeypatch.setattr(workbook, "_number_sheet", lambda *args: read_again.append(args))
+    with pytest.raises(WorkbookError, match="sheet y, cell A1 holds text 'label'"):
+        read_workbook(BOOK)
+    assert read_again == []  # sheet X was not read a second time
+
+
+def test_a_workbook_to_predict_on_without_labels_takes_the_fast_read(monkeypatch):
+    write_raw(BOOK, {"X": X_GOOD})
+    monkeypatch.setattr(workbook, "_checked_read", None)  # would fail if it were called
+    X, y = workbook.read_for_prediction(BOOK)
+    assert y is None and X.tolist() == X_GOOD
 
 
 def test_read_workbook_returns_float_pixels_and_integer_labels_as_stored():

@@ -85,13 +85,11 @@ def _read(path, x_sheet, y_sheet, n_classes, max_file, max_unpacked, labels_requ
     if not path.is_file():
         raise WorkbookError(f"workbook not found: {path}")
     zipparts.check(path, max_file, max_unpacked)
-    fast = _fast_read(path, x_sheet, y_sheet, labels_required)
-    if fast is not None:
-        X, y = fast
-        if y is not None:
-            y = _label_values(y[:, None], path, y_sheet, n_classes)
-    else:
-        X, y = _checked_read(path, x_sheet, y_sheet, n_classes, labels_required)
+    X, y, with_labels = _fast_read(path, x_sheet, y_sheet, labels_required)
+    if y is not None:
+        y = _label_values(y[:, None], path, y_sheet, n_classes)
+    if X is None or (with_labels and y is None):
+        X, y = _checked_read(path, x_sheet, y_sheet, n_classes, labels_required, X)
     if y is not None and len(X) != len(y):
         raise WorkbookError(
             f"{path}: sheet {x_sheet} has {len(X)} rows but sheet {y_sheet} has {len(y)}; "
@@ -101,36 +99,38 @@ def _read(path, x_sheet, y_sheet, n_classes, max_file, max_unpacked, labels_requ
 
 
 def _fast_read(path, x_sheet, y_sheet, labels_required):
-    """(X, y as float64, or None if there is no sheet y) when every sheet wanted is a rectangle
-    of finite numbers from A1 (y one column wide); None if anything needs a closer look."""
+    """(X, y, whether labels are read): X and y (float64, one column) for each sheet that is a
+    rectangle of finite numbers from A1, None for a sheet that needs a closer look."""
     try:
         reader = fastexcel.read_excel(path)
-        if x_sheet not in reader.sheet_names:
-            return None
-        X = _fast_numbers(reader, x_sheet)
-        y = None
-        if labels_required or y_sheet in reader.sheet_names:
-            y = _fast_numbers(reader, y_sheet)
-            if y is None or y.shape[1] != 1:
-                return None
-            y = y[:, 0]
     except fastexcel.FastExcelError:  # the checked read names what is wrong
-        return None
-    return None if X is None else (X, y)
+        return None, None, labels_required
+    with_labels = labels_required or y_sheet in reader.sheet_names
+    if x_sheet not in reader.sheet_names or (labels_required and y_sheet not in reader.sheet_names):
+        return None, None, with_labels  # the checked read names the missing sheet
+    X = _fast_numbers(reader, x_sheet)
+    y = _fast_numbers(reader, y_sheet) if with_labels and X is not None else None
+    return X, (y[:, 0] if y is not None and y.shape[1] == 1 else None), with_labels
 
 
 def _fast_numbers(reader, sheet):
     """The sheet as float64 (n_rows, n_cols) if it is a rectangle of finite numbers from A1."""
     # skip_rows=0 keeps blank top rows (as nulls); "strict" refuses a column of mixed types.
-    loaded = reader.load_sheet(
-        sheet, header_row=None, skip_rows=0, schema_sample_rows=None, dtype_coercion="strict"
-    )
+    try:
+        loaded = reader.load_sheet(
+            sheet, header_row=None, skip_rows=0, schema_sample_rows=None, dtype_coercion="strict"
+        )
+    except fastexcel.FastExcelError:  # mixed types, or damage: the checked read names it
+        return None
     columns = loaded.selected_columns
     if not columns or columns[0].absolute_index != 0:  # empty, or column A blank
         return None
     if any(column.dtype != "float" for column in columns):
         return None
-    batch = loaded.to_arrow()
+    try:
+        batch = loaded.to_arrow()
+    except fastexcel.FastExcelError:
+        return None
     del loaded  # calamine's copy of the sheet, about 70 bytes a cell
     if any(column.null_count or str(column.type) != "double" for column in batch.columns):
         return None
@@ -147,8 +147,9 @@ def _float64(column):
     return np.frombuffer(column.buffers()[1], np.float64, len(column), column.offset * 8)
 
 
-def _checked_read(path, x_sheet, y_sheet, n_classes, labels_required):
-    """The cell-by-cell read, which names the first bad cell of a sheet."""
+def _checked_read(path, x_sheet, y_sheet, n_classes, labels_required, X=None):
+    """The cell-by-cell read, which names the first bad cell of a sheet; X, if given, is taken
+    as read (the fast read found it clean) and only the labels are read again."""
     with _open(path) as book:
         with_labels = labels_required or y_sheet in book.sheet_names
         wanted = (x_sheet, y_sheet) if with_labels else (x_sheet,)
@@ -159,7 +160,8 @@ def _checked_read(path, x_sheet, y_sheet, n_classes, labels_required):
                     f"{path} has no sheet {sheet!r} (sheets found: {found}); "
                     f"rename the sheet that holds the data to {sheet!r}"
                 )
-        X = _number_sheet(book, path, x_sheet)
+        if X is None:
+            X = _number_sheet(book, path, x_sheet)
         if not with_labels:
             return X, None
         return X, _labels(_cells(book, path, y_sheet), path, y_sheet, n_classes)
