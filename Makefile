@@ -97,7 +97,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	@$(PIP) --quiet torch==2.13.0 $(QUIET_PIP)
 	@touch $@
 
-bench: sample $(VENV)/.installed-bench ## measure every figure in docs/benchmarks.md (about 5 min)
+bench: sample $(VENV)/.installed-bench ## measure every figure in docs/benchmarks.md (about 15 min)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/epoch.py
 	$(BIN)/python benchmarks/kernels.py
@@ -107,6 +107,7 @@ bench: sample $(VENV)/.installed-bench ## measure every figure in docs/benchmark
 	$(BIN)/python benchmarks/sweep.py
 	$(BIN)/python benchmarks/hostile.py
 	$(BIN)/python benchmarks/cnn.py
+	$(BIN)/python benchmarks/big.py
 
 lint: install-dev ## ruff: lint and format check
 	$(BIN)/ruff check src tests benchmarks
