@@ -6,6 +6,7 @@ start without loading Hydra, MLflow or matplotlib.
 
 import os
 import sys
+from importlib import import_module
 
 # The usage reports of the tools digitnet runs stay off unless a user turns them on
 # (MLFLOW_DISABLE_TELEMETRY=false, DVC_NO_ANALYTICS unset): docs/installing.md, "Telemetry".
@@ -65,20 +66,9 @@ examples:
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in {"-h", "--help"}:
-        print(HELP)
+    name, rest = _chosen(argv, COMMANDS, "command", "digitnet", HELP)
+    if name is None:
         return
-    name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        print(
-            f"error: unknown command {name!r}; choose one of {', '.join(COMMANDS)} "
-            "(digitnet --help)",
-            file=sys.stderr,
-        )
-        sys.exit(2)
-    sys.argv = [f"digitnet {name}", *rest]  # what Hydra, usage lines and MLflow's Source see
-    from importlib import import_module
-
     module, _, function = COMMANDS[name][0].partition(":")
     try:
         getattr(import_module(module), function)(rest)
@@ -92,21 +82,27 @@ def stage(argv):
     dvc.yaml lists the stage's modules and not this one (tests/test_contract.py)."""
     from digitnet.stages import STAGES
 
+    name, rest = _chosen(argv, STAGES, "stage", "digitnet stage", STAGE_HELP)
+    if name is not None:
+        import_module(f"digitnet.stages.{name}").main(rest)
+
+
+def _chosen(argv, names, kind, prog, help_text):
+    """(name, the rest of argv) for `prog NAME ...`; (None, None) after printing the help; one
+    line and exit status 2 for a name not among `names`. sys.argv becomes `prog NAME` and the
+    rest: what Hydra, usage lines and MLflow's Source column see."""
     if not argv or argv[0] in {"-h", "--help"}:
-        print(STAGE_HELP)
-        return
+        print(help_text)
+        return None, None
     name, rest = argv[0], argv[1:]
-    if name not in STAGES:
+    if name not in names:
         print(
-            f"error: unknown stage {name!r}; choose one of {', '.join(STAGES)} "
-            "(digitnet stage --help)",
+            f"error: unknown {kind} {name!r}; choose one of {', '.join(names)} ({prog} --help)",
             file=sys.stderr,
         )
         sys.exit(2)
-    sys.argv[0] = f"digitnet stage {name}"  # the command, as MLflow's Source column shows it
-    from importlib import import_module
-
-    import_module(f"digitnet.stages.{name}").main(rest)
+    sys.argv = [f"{prog} {name}", *rest]
+    return name, rest
 
 
 if __name__ == "__main__":
