@@ -4,25 +4,7 @@ import numpy as np
 import pytest
 
 from digitnet import conv
-
-
-def numeric_gradient(loss, P, h=1e-6):
-    """Central differences (L(p + h) - L(p - h)) / 2h of `loss()` for every entry of P."""
-    G = np.zeros_like(P)
-    for index in np.ndindex(P.shape):
-        saved = P[index]
-        P[index] = saved + h
-        up = loss()
-        P[index] = saved - h
-        down = loss()
-        P[index] = saved
-        G[index] = (up - down) / (2 * h)
-    return G
-
-
-def relative_error(analytic, numeric):
-    """‖a - n‖ / (‖a‖ + ‖n‖): scale-free, and 1 when one side is zero and the other is not."""
-    return np.linalg.norm(analytic - numeric) / (np.linalg.norm(analytic) + np.linalg.norm(numeric))
+from support import numeric_gradient, relative_error
 
 
 def conv_problem(padding, kernel=3, channels=2, filters=3):

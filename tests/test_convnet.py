@@ -7,6 +7,7 @@ import pytest
 from digitnet import convnet, nn
 from digitnet.fit import fit_net
 from digitnet.optim import Adam, learning_rates
+from support import numeric_gradient, relative_error
 
 
 def small_net(activation="relu", output="softmax", padding="same", dtype=np.float64, seed=3):
@@ -36,17 +37,7 @@ def gradient_errors(net, X, Y, l2, h=1e-6):
     errors = []
     for P, analytic in zip(net.params, grads, strict=True):
         assert np.linalg.norm(analytic) > 1e-4  # a check of zero gradients would prove nothing
-        numeric = np.zeros_like(P)
-        for index in np.ndindex(P.shape):
-            saved = P[index]
-            P[index] = saved + h
-            up = cost()
-            P[index] = saved - h
-            down = cost()
-            P[index] = saved
-            numeric[index] = (up - down) / (2 * h)
-        error = np.linalg.norm(analytic - numeric)
-        errors.append(error / (np.linalg.norm(analytic) + np.linalg.norm(numeric)))
+        errors.append(relative_error(analytic, numeric_gradient(cost, P, h)))
     return errors
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from digitnet import nn
+from support import numeric_gradient
 
 LN3 = np.log(3.0)  # sigmoid(ln 3) = 3/4, sigmoid(-ln 3) = 1/4, sigmoid(0) = 1/2
 
@@ -15,22 +16,9 @@ def numeric_gradients(X, Y, weights, biases, activation, l2, output="sigmoid", h
         H = nn.forward(X, weights, biases, activation, output)[-1]
         return nn.cost(H, Y, weights, l2, output)
 
-    def differentiate(params):
-        grads = []
-        for P in params:
-            G = np.zeros_like(P)
-            for index in np.ndindex(P.shape):
-                saved = P[index]
-                P[index] = saved + h
-                up = cost()
-                P[index] = saved - h
-                down = cost()
-                P[index] = saved
-                G[index] = (up - down) / (2 * h)
-            grads.append(G)
-        return grads
-
-    return differentiate(weights), differentiate(biases)
+    return [numeric_gradient(cost, P, h) for P in weights], [
+        numeric_gradient(cost, P, h) for P in biases
+    ]
 
 
 def relative_error(analytic, numeric):
