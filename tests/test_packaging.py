@@ -3,6 +3,7 @@ outside any checkout runs with the settings it carries."""
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -82,8 +83,8 @@ def installed(tmp_path_factory):
     return where / "venv/bin"
 
 
-@pytest.mark.slow
-def test_the_installed_wheel_carries_its_settings_and_no_checkout(installed):
+def packaged_conf(installed):
+    """The settings directory the installed digitnet finds where there is no conf/ of its own."""
     found = subprocess.run(
         [installed / "python", "-c", "import digitnet.config as c; print(c.conf_dir())"],
         cwd=installed,
@@ -91,7 +92,12 @@ def test_the_installed_wheel_carries_its_settings_and_no_checkout(installed):
         text=True,
         check=True,
     )
-    conf = Path(found.stdout.strip())
+    return Path(found.stdout.strip())
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_carries_its_settings_and_no_checkout(installed):
+    conf = packaged_conf(installed)
     assert conf.parent.parent.name == "site-packages" and (conf / "config.yaml").is_file()
     assert {p.name for p in (conf / "experiment").iterdir()} == {
         p.name for p in (ROOT / "conf/experiment").iterdir()
@@ -119,15 +125,7 @@ def test_the_installed_command_builds_the_sample_and_trains_in_an_empty_director
 
 @pytest.mark.slow
 def test_a_directorys_own_conf_wins_over_the_packaged_one(installed, tmp_path):
-    (tmp_path / "conf").mkdir()
-    packaged = subprocess.run(
-        [installed / "python", "-c", "import digitnet.config as c; print(c.conf_dir())"],
-        cwd=installed,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    subprocess.run(["cp", "-r", f"{packaged}/.", tmp_path / "conf"], check=True)
+    shutil.copytree(packaged_conf(installed), tmp_path / "conf")
     gd = tmp_path / "conf/train/gd.yaml"
     gd.write_text(re.sub(r"(?m)^lr: \S+", "lr: 0.123", gd.read_text()))
     shown = subprocess.run(
