@@ -2,14 +2,12 @@
 
 import socket
 import subprocess
-import time
-import urllib.request
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from digitnet import ui
-from support import free_port, stop_group, tool_env
+from support import free_port, stop_group, tool_env, wait_for_url
 
 
 def test_a_port_another_program_holds_is_one_line_naming_the_next_one(tmp_path):
@@ -59,15 +57,7 @@ def test_the_ui_serves_the_project_store_until_stopped(tmp_path):
     try:
         first = process.stdout.readline()
         assert first.startswith(f"Runs of digitnet: http://127.0.0.1:{port}/")
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the UI did not answer within 60 s"
-                time.sleep(0.5)
+        wait_for_url(f"http://127.0.0.1:{port}/health", process, seconds=60)
         assert (tmp_path / "mlflow.db").is_file()  # the store of the directory it ran in
     finally:
         stop_group(process)
