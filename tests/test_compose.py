@@ -7,6 +7,7 @@ import pytest
 from digitnet import cli
 from digitnet.compose import plain
 from digitnet.config import conf_dir, to_config
+from digitnet.errors import ConfigError
 from support import ROOT, sh
 
 PRESETS = sorted(path.stem for path in (ROOT / "conf" / "experiment").glob("*.yaml"))
@@ -28,7 +29,8 @@ def test_a_stages_command_line_gets_the_settings_hydra_composes(preset, extra):
         assert settings is None
         return
     assert settings is not None
-    assert to_config(settings) == to_config(cli._compose(overrides))
+    # repr, not ==: 1 == 1.0 and "sgd" == Optimizer.sgd, but the types must be the same too
+    assert repr(to_config(settings)) == repr(to_config(cli._compose(overrides)))
     assert to_config(settings).preset == preset
 
 
@@ -38,7 +40,7 @@ def test_some_presets_compose_without_hydra_and_some_do_not():
 
 
 def test_no_overrides_give_the_default_preset_as_hydra_does():
-    assert to_config(plain(conf_dir())) == to_config(cli._compose([]))
+    assert repr(to_config(plain(conf_dir()))) == repr(to_config(cli._compose([])))
     assert to_config(plain(conf_dir())).preset == "default"
 
 
@@ -81,3 +83,31 @@ def test_only_a_command_line_left_to_hydra_loads_its_plugins(words, scanned):
         "print('hydra._internal.core_plugins' in sys.modules)"
     )
     assert sh(["python", "-c", code], ROOT).stdout == f"{scanned}\n"
+
+
+def test_a_value_yaml_types_otherwise_is_converted_as_hydra_converts_it(tmp_path):
+    # YAML reads `lr: "0.3"` as text and `epochs: 2.0` as a float; OmegaConf converts both
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", conf)
+    train = conf / "train" / "gd.yaml"
+    train.write_text(train.read_text() + 'lr: "0.3"\nl2: 1\n')
+    config = to_config(plain(conf))
+    assert (config.train.lr, config.train.l2) == (0.3, 1.0)
+    assert type(config.train.l2) is float
+
+
+def test_a_value_of_the_wrong_kind_in_a_conf_file_is_one_line_naming_it(tmp_path):
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", conf)
+    train = conf / "train" / "gd.yaml"
+    train.write_text(train.read_text() + "epochs: many\n")
+    with pytest.raises(ConfigError, match=r"setting train.epochs = 'many' must be a whole number"):
+        to_config(plain(conf))
+
+
+def test_a_stage_composed_without_hydra_does_not_load_omegaconf_either():
+    code = (
+        "import sys; from digitnet import cli; cli.load_config(['experiment=best']); "
+        "print(sorted({name.split('.')[0] for name in sys.modules} & {'hydra', 'omegaconf'}))"
+    )
+    assert sh(["python", "-c", code], ROOT).stdout == "[]\n"

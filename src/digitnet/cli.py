@@ -8,8 +8,6 @@ import signal
 import sys
 from contextlib import contextmanager
 
-from omegaconf.errors import OmegaConfBaseException
-
 from digitnet.compose import plain
 from digitnet.config import conf_dir, describe, store_schema, to_config, unknown_setting
 from digitnet.errors import ConfigError, DigitnetError, Interrupted
@@ -30,6 +28,7 @@ def _compose(overrides):
     # Hydra is imported here, not on top, so that a stage composed without it does not load it.
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     store_schema()
     try:
@@ -48,6 +47,8 @@ def _compose(overrides):
 
 def _first_line(exc):
     """Hydra's message in one line: the problem and, where Hydra lists them, the valid choices."""
+    from omegaconf.errors import OmegaConfBaseException
+
     if isinstance(exc.__cause__, OmegaConfBaseException):  # a value the schema refuses
         return describe(exc.__cause__)
     lines = str(exc).splitlines()
