@@ -96,13 +96,24 @@ def test_a_value_yaml_types_otherwise_is_converted_as_hydra_converts_it(tmp_path
     assert type(config.train.l2) is float
 
 
-def test_a_value_of_the_wrong_kind_in_a_conf_file_is_one_line_naming_it(tmp_path):
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("epochs: many", r"^setting train.epochs = 'many' must be a whole number$"),
+        ("optimizer: [adam]", r"^setting 'train.optimizer': "),
+        ("optimizer: nope", r"^setting train.optimizer = 'nope': choose one of sgd, "),
+        ("lr: {a: 1}", r"^setting '?train.lr"),
+        ("speed: 3", r"^unknown setting 'train.speed'"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_in_a_conf_file_is_one_line_naming_it(tmp_path, line, message):
     conf = tmp_path / "conf"
     shutil.copytree(ROOT / "conf", conf)
     train = conf / "train" / "gd.yaml"
-    train.write_text(train.read_text() + "epochs: many\n")
-    with pytest.raises(ConfigError, match=r"setting train.epochs = 'many' must be a whole number"):
+    train.write_text(f"{train.read_text()}{line}\n")
+    with pytest.raises(ConfigError, match=message) as error:
         to_config(plain(conf))
+    assert "\n" not in str(error.value)
 
 
 def test_a_stage_composed_without_hydra_does_not_load_omegaconf_either():

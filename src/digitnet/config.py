@@ -210,7 +210,7 @@ _REFUSED = object()
 def _typed(schema, values):
     """The dict `values` as the dataclass `schema`, when each value already has its field's
     type (an int for a float too, as YAML writes 1 for 1.0); None for anything else, which
-    `_converted` converts or refuses. Saves a DVC stage importing OmegaConf (0.05 s) and
+    `_converted` converts or refuses. Saves a DVC stage importing OmegaConf (0.04 s) and
     merging with it (0.03 s)."""
     if not isinstance(values, dict):
         return None
@@ -239,7 +239,7 @@ def _value(kind, value):
         items = [_value(item, element) for element in value]
         return _REFUSED if _REFUSED in items else items
     if isinstance(kind, type) and issubclass(kind, StrEnum):
-        return kind(value) if value in kind._value2member_map_ else _REFUSED
+        return kind(value) if isinstance(value, str) and value in set(kind) else _REFUSED
     if kind is float and type(value) in (int, float):
         return float(value)
     return value if type(value) is kind else _REFUSED
