@@ -30,7 +30,7 @@ INSTALL_LOCK = $(PIP) --require-hashes -r $(1) $(QUIET_PIP) $(call PROGRESS,$(1)
 	$(PIP) --quiet --no-deps -e . $(QUIET_PIP)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev install-cluster sample run repro test test-fast test-cluster bench lint format ui lock clean
+.PHONY: help install install-dev install-cluster sample run repro test test-fast test-cluster bench lint format ui lock lock-check clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -138,6 +138,17 @@ lock: ## resolve pyproject.toml into requirements*.lock (uv, with hashes)
 	$(COMPILE) -c requirements-cluster.lock --extra pipeline -o requirements.lock
 	$(COMPILE) -c requirements-cluster.lock --extra pipeline --extra dev --extra optuna \
 	    -o requirements-dev.lock
+
+# Not part of make test or CI: it asks the package index, whose answer for an old LOCK_DATE can
+# still change (a release listed late, a yanked file), and a test must not depend on the day.
+lock-check: ## re-resolve the locks in a temporary copy and show any difference from the committed ones
+	@tmp=$$(mktemp -d) && cp Makefile pyproject.toml README.md $$tmp/ && \
+	$(MAKE) --no-print-directory -C $$tmp lock >/dev/null && \
+	for lock in requirements.lock requirements-dev.lock requirements-cluster.lock; do \
+	  diff -u $$lock $$tmp/$$lock > $$tmp/$$lock.diff || status=1; done; \
+	if [ -n "$$status" ]; then cat $$tmp/*.diff | grep '^[-+][a-z]'; \
+	  echo "lock-check: the index resolves pyproject.toml differently today (lines above); make lock writes the new locks"; exit 1; \
+	else echo "lock-check: make lock gives the committed lock files byte for byte"; rm -rf $$tmp; fi
 
 clean: ## remove pipeline outputs (not data/, not mlflow.db)
 	rm -rf artifacts outputs multirun
