@@ -3,9 +3,9 @@ directory for in-process runs with a store of their own."""
 
 import pytest
 
+from digitnet import ingestion, splits
 from digitnet.cli import load_config
 from digitnet.config import store_schema
-from digitnet.experiment import ensure_processed
 from digitnet.workbook import write_workbook
 from support import make_checkout, tiny_digits
 
@@ -39,6 +39,9 @@ def workspace(checkout, monkeypatch):
 
 @pytest.fixture
 def prepared(workspace):
-    """The workspace with its workbook ingested and split as experiment=tiny says."""
-    ensure_processed(load_config(["experiment=tiny"]))
+    """The workspace with the pipeline's arrays built as `dvc repro` builds them (ingest, then
+    preprocess), from its workbook as experiment=tiny says."""
+    config = load_config(["experiment=tiny"])
+    ingestion.from_config(config)
+    splits.from_config(config)
     return workspace

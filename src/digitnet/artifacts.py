@@ -62,14 +62,24 @@ def write_text(path, text):
 
 
 @contextmanager
-def atomic_dir(path):
-    """Yield a fresh temporary directory beside `path`; it replaces `path` only on success."""
+def atomic_dir(path, keep_existing=False):
+    """Yield a fresh temporary directory beside `path`; it replaces `path` only on success.
+
+    With keep_existing, a `path` that exists by then stays and the new directory is dropped:
+    for outputs named by their content, where the first one written is as good as any.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        if path.exists():
+        if keep_existing:
+            try:
+                os.rename(tmp, path)  # refused onto a directory that another process filled
+            except OSError:
+                if not path.is_dir():
+                    raise
+        elif path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / path.name)
             os.replace(tmp, path)

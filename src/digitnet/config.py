@@ -124,6 +124,7 @@ class PathsConfig:
     processed: str = "artifacts/processed"
     model: str = "artifacts/model"
     eval: str = "artifacts/eval"
+    arrays: str = "artifacts/by-content"
 
 
 @dataclass

@@ -6,6 +6,8 @@ its parts (ingestion, splits, training, evaluation) one per process. Nothing her
 
 import functools
 import gc
+import hashlib
+import json
 from pathlib import Path
 
 from digitnet import ingestion, splits, tracking
@@ -14,30 +16,51 @@ from digitnet.evaluation import evaluate_model
 from digitnet.training import train_model
 
 
-def ensure_processed(config, out_dir=None):
-    """The directory of processed arrays that match `config`, building them if needed.
+def ensure_processed(config):
+    """The directory of processed arrays made from config.data.workbook as `config` says.
 
-    The pipeline's arrays (paths.processed) are built if missing and used when their split
-    settings match. Otherwise (a sweep over the seed, say) the ingested arrays are split anew
-    into <out_dir>/processed. The workbook is read only if no ingested arrays exist yet.
+    Arrays record what made them: the workbook's MD5, the settings that read it and the split
+    settings. The pipeline's arrays (paths.ingested, paths.processed) are used when they are
+    the ones asked for. Any others are built once under paths.arrays, in folders named by
+    their content, and shared by every run that asks for the same: another workbook, a replaced
+    one that `dvc repro` has not read yet, another seed. The pipeline's own arrays are left to
+    `dvc repro`.
     """
-    shared = Path(config.paths.processed)
-    if not Path(config.paths.ingested).is_file():
-        ingestion.from_config(config)
-    if not (shared / "meta.json").is_file():
-        splits.from_config(config)
-    wanted = splits.split_settings(config)
-    meta = load_json(shared / "meta.json")
-    if {key: meta.get(key) for key in wanted} == wanted or out_dir is None:
-        return shared
-    target = Path(out_dir) / "processed"
-    splits.from_config(config, out=target)
-    return target
+    made_from = ingestion.identity(
+        config.data.workbook,
+        x_sheet=config.data.x_sheet,
+        y_sheet=config.data.y_sheet,
+        n_classes=config.data.n_classes,
+    )
+    wanted = made_from | splits.split_settings(config)
+    pipeline = Path(config.paths.processed)
+    if _recorded(pipeline / "meta.json", wanted) == wanted:
+        return pipeline
+    ingested = Path(config.paths.ingested)
+    if ingestion.made_from(ingested) != made_from:
+        ingested = Path(config.paths.arrays) / f"ingested-{content_key(made_from)}.npz"
+        if not ingested.is_file():
+            ingestion.from_config(config, out=ingested)
+    processed = Path(config.paths.arrays) / f"processed-{content_key(wanted)}"
+    if _recorded(processed / "meta.json", wanted) != wanted:
+        splits.from_config(config, ingested=ingested, out=processed, keep_existing=True)
+    return processed
+
+
+def content_key(settings):
+    """A short name for what made a set of arrays: the MD5 of its settings, as sorted JSON."""
+    return hashlib.md5(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _recorded(meta_file, wanted):
+    """The entries of `wanted` that a meta.json records ({} where there is none)."""
+    meta = load_json(meta_file) if meta_file.is_file() else {}
+    return {key: meta.get(key) for key in wanted}
 
 
 def run_experiment(config, out_dir, name=None, parent_run_id=None, tags=None):
     """Train and evaluate into `out_dir`; return the evaluation report with the run's id."""
-    processed = ensure_processed(config, out_dir)
+    processed = ensure_processed(config)
     model_dir = Path(out_dir) / "model"
     trained = train_model(
         config=config,

@@ -2,10 +2,12 @@
 
 import os
 import time
+import zipfile
 
 import numpy as np
 
 from digitnet.artifacts import file_md5, save_npz
+from digitnet.errors import WorkbookError
 from digitnet.workbook import read_workbook
 
 # A workbook larger than this (MB) gets a line before it is read: 50,000 rows (71 MB) take
@@ -36,7 +38,8 @@ def ingest(
         max_file_mb=max_file_mb,
         max_unpacked_mb=max_unpacked_mb,
     )
-    save_npz(out, X=X, y=y, source_md5=np.array(file_md5(workbook)))
+    made_from = identity(workbook, x_sheet=x_sheet, y_sheet=y_sheet, n_classes=n_classes)
+    save_npz(out, X=X, y=y, **{key: np.array(value) for key, value in made_from.items()})
     print(
         f"ingest: {workbook} → {out}: {X.shape[0]} examples × {X.shape[1]} features, "
         f"labels {y.min()}..{y.max()} ({time.perf_counter() - started:.1f} s)"
@@ -44,11 +47,38 @@ def ingest(
     return X, y
 
 
-def from_config(config):
-    """`ingest` with the workbook and destination that `config` names."""
+def identity(workbook, *, x_sheet, y_sheet, n_classes):
+    """What ingested arrays are made from: the workbook's bytes (MD5) and the settings that read
+    it. Stored in the .npz and carried into the processed arrays' meta.json, so that whoever
+    finds arrays can tell whether they are the ones it asks for."""
+    if not os.path.isfile(workbook):
+        raise WorkbookError(f"workbook not found: {workbook}")
+    return {
+        "source_md5": file_md5(workbook),
+        "x_sheet": x_sheet,
+        "y_sheet": y_sheet,
+        "n_classes": n_classes,
+    }
+
+
+def made_from(path):
+    """The identity recorded in an ingested .npz (see `identity`); {} for a file that records
+    none or cannot be read, which is then simply not the arrays anyone asks for."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key].item() for key in IDENTITY if key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return {}
+
+
+IDENTITY = ("source_md5", "x_sheet", "y_sheet", "n_classes")
+
+
+def from_config(config, out=None):
+    """`ingest` with the workbook that `config` names, into `out` (default: paths.ingested)."""
     return ingest(
         workbook=config.data.workbook,
-        out=config.paths.ingested,
+        out=out or config.paths.ingested,
         x_sheet=config.data.x_sheet,
         y_sheet=config.data.y_sheet,
         n_classes=config.data.n_classes,

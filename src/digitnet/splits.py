@@ -14,8 +14,15 @@ from digitnet.errors import DigitnetError
 SPLITS = ("train", "val", "test")
 
 
-def make_splits(*, ingested, out, n_classes, val_fraction, test_fraction, scaling, seed):
-    """Write <out>/{train,val,test}.npz (raw X, one-hot Y, classes), scaler.npz and meta.json."""
+def make_splits(
+    *, ingested, out, n_classes, val_fraction, test_fraction, scaling, seed, keep_existing=False
+):
+    """Write <out>/{train,val,test}.npz (raw X, one-hot Y, classes), scaler.npz and meta.json.
+
+    meta.json records what the arrays were made from: the ingested arrays' identity (the
+    workbook's MD5 and the settings that read it) and the split settings. With keep_existing,
+    arrays that another process put at `out` meanwhile stay (they are the same by content).
+    """
     data = load_npz(ingested)
     classes = preprocess.labels_to_classes(data["y"], n_classes)
     rng = np.random.default_rng(seed)
@@ -29,7 +36,7 @@ def make_splits(*, ingested, out, n_classes, val_fraction, test_fraction, scalin
         "scaling": scaling,
         "seed": seed,
     }
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, keep_existing=keep_existing) as tmp:
         for name, rows in zip(SPLITS, parts, strict=True):
             save_npz(
                 tmp / f"{name}.npz",
@@ -41,7 +48,7 @@ def make_splits(*, ingested, out, n_classes, val_fraction, test_fraction, scalin
         sizes = {name: len(rows) for name, rows in zip(SPLITS, parts, strict=True)}
         save_json(
             tmp / "meta.json",
-            {"source_md5": str(data["source_md5"]), "sizes": sizes} | settings,
+            made_from(data) | {"sizes": sizes} | settings,
         )
     described = ", ".join(f"{name} {size}" for name, size in sizes.items())
     print(
@@ -61,6 +68,12 @@ def _check_sizes(ingested, n_examples, parts, val_fraction, test_fraction):
             )
 
 
+def made_from(ingested):
+    """What the ingested arrays record of their making (every array beside X and y: the
+    workbook's MD5 and the settings that read it), as plain values."""
+    return {key: value.item() for key, value in ingested.items() if key not in ("X", "y")}
+
+
 def split_settings(config):
     """The settings the processed arrays depend on, as recorded in their meta.json."""
     return {
@@ -72,10 +85,12 @@ def split_settings(config):
     }
 
 
-def from_config(config, out=None):
-    """`make_splits` as `config` says, into `out` (default: paths.processed)."""
+def from_config(config, ingested=None, out=None, keep_existing=False):
+    """`make_splits` as `config` says, from `ingested` into `out` (default: the pipeline's
+    paths.ingested and paths.processed)."""
     return make_splits(
-        ingested=config.paths.ingested,
+        ingested=ingested or config.paths.ingested,
         out=out or config.paths.processed,
+        keep_existing=keep_existing,
         **split_settings(config),
     )

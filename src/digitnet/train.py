@@ -18,12 +18,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
-from digitnet import cli, sweep
+from digitnet import cli, rundirs, sweep
 from digitnet.config import conf_dir, store_schema, to_config
 from digitnet.errors import Interrupted
 from digitnet.experiment import run_experiment
 
 store_schema()  # before @hydra.main composes: Hydra then enforces the schema too
+rundirs.register()  # the run's and the sweep's folders: conf/config.yaml's digitnet.new_dir
 
 
 @hydra.main(version_base=None, config_path=str(conf_dir()), config_name="config")
