@@ -83,9 +83,7 @@ def test_other_split_settings_split_the_pipelines_ingested_arrays_into_a_folder_
     assert lines(capsys) == []  # the same content is built once
 
 
-def test_a_replaced_workbook_is_read_again_though_the_pipelines_arrays_are_older(
-    prepared, capsys
-):
+def test_a_replaced_workbook_is_read_again_though_the_pipelines_arrays_are_older(prepared, capsys):
     X, y = tiny_digits(seed=7)
     write_workbook("data/digits.xlsx", X, y)
     capsys.readouterr()

@@ -1,6 +1,7 @@
 """Hydra multirun sweeps, for real: subprocess sweeps on a tiny workbook, one MLflow store."""
 
 import csv
+import hashlib
 import itertools
 import json
 import re
@@ -12,7 +13,9 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
-from support import TINY_EPOCHS, make_checkout, sh, tool_env
+from digitnet.artifacts import load_npz
+from digitnet.workbook import write_workbook
+from support import TINY_EPOCHS, make_checkout, sh, tiny_digits, tool_env
 from support import mlflow_server as running_mlflow_server
 
 pytestmark = pytest.mark.slow
@@ -265,3 +268,52 @@ def test_two_sweeps_started_together_on_a_new_store_both_complete(prepared):
     _, parents, children = store(checkout)
     assert len(parents) == 2 and len(children) == 4
     assert all(r.info.status == "FINISHED" for r in parents + children)
+
+
+def test_two_sweeps_started_in_the_same_second_never_share_a_directory(prepared):
+    """Both sweeps get the same folder name, as two started in one second do: each creates its
+    own, and each ends with its own parent run and both jobs FINISHED."""
+    same = "hydra.sweep.dir=${digitnet.new_dir:multirun/same-second}"
+    words = ["-m", "experiment=tiny", "train.lr=0.3,0.6", same]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "digitnet.train", *words],
+            cwd=prepared,
+            env=tool_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    folders = sorted((prepared / "multirun").iterdir())
+    assert [f.name for f in folders] == ["same-second", "same-second_2"]
+    _, parents, children = store(prepared)
+    assert sorted(p.data.tags["sweep_id"] for p in parents) == [
+        "multirun/same-second",
+        "multirun/same-second_2",
+    ]
+    assert len(children) == 4
+    assert all(r.info.status == "FINISHED" for r in parents + children)
+    for folder in folders:
+        records = [json.loads(p.read_text()) for p in folder.glob("*/job.json")]
+        assert sorted(r["status"] for r in records) == ["FINISHED", "FINISHED"]
+
+
+def test_a_sweep_over_two_workbooks_trains_each_job_on_its_own(checkout):
+    X, y = tiny_digits(side=8)  # 64 pixels a row, where data/digits.xlsx has 16
+    write_workbook(checkout / "data/other.xlsx", X, y)
+    sweep(checkout, "data.workbook=data/digits.xlsx,data/other.xlsx")
+    _, _, children = store(checkout)
+    by_workbook = {c.data.params["data.workbook"]: c for c in children}
+    for workbook in ["data/digits.xlsx", "data/other.xlsx"]:
+        data_md5 = hashlib.md5((checkout / workbook).read_bytes()).hexdigest()
+        run = by_workbook[workbook]
+        assert run.data.tags["data_md5"] == data_md5
+        (dataset,) = {i.dataset.digest for i in run.inputs.dataset_inputs}
+        assert dataset.startswith(data_md5[:8])
+    job = {c.data.params["data.workbook"]: c.data.tags["job"] for c in children}
+    weights = load_npz(checkout / f"sweep/{job['data/other.xlsx']}/model/weights.npz")
+    assert weights["W0"].shape[0] == 64

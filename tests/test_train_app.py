@@ -5,6 +5,7 @@ command line, Hydra's run directory, the installed script and a terminal's progr
 """
 
 import fcntl
+import hashlib
 import json
 import os
 import pty
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from digitnet import train
+from digitnet import rundirs, train
 from support import TINY_EPOCHS, sh, tool_env
 
 
@@ -27,7 +28,8 @@ def test_the_app_trains_and_evaluates_into_hydras_run_directory(checkout):
         ["python", "-m", "digitnet.train", "experiment=tiny", "hydra.run.dir=run"], checkout
     )
     assert "ingest:" in result.stdout and "evaluate: accuracy" in result.stdout
-    assert (checkout / "artifacts/processed/train.npz").is_file()
+    assert len(list((checkout / "artifacts/by-content").glob("processed-*/train.npz"))) == 1
+    assert not (checkout / "artifacts/processed").exists()  # the pipeline's, left to dvc repro
     assert (checkout / "run/model/weights.npz").is_file()
     assert (checkout / "run/.hydra/overrides.yaml").is_file()
     assert not (checkout / "artifacts/model").exists()
@@ -253,3 +255,51 @@ def test_a_sweep_without_its_workbook_stops_in_one_line_before_any_job(tmp_path)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == "error: workbook not found: data/digits.xlsx\n"
     assert not (tmp_path / "mlflow.db").exists()  # no parent run was opened
+
+
+def started_together(checkout, *commands):
+    """Start every command at once (each a list of `digitnet train` words); their results."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "digitnet.train", *words],
+            cwd=checkout,
+            env=tool_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for words in commands
+    ]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    assert [p.returncode for p in processes] == [0] * len(processes), outputs
+    return outputs
+
+
+def test_a_new_folder_name_takes_the_next_free_suffix(tmp_path):
+    base = tmp_path / "outputs/2026-12-08/10-15-03"
+    assert [rundirs.new_dir(base) for _ in range(3)] == [str(base), f"{base}_2", f"{base}_3"]
+    assert all(Path(f"{base}{suffix}").is_dir() for suffix in ["", "_2", "_3"])
+
+
+@pytest.mark.slow
+def test_runs_started_in_the_same_second_each_train_and_score_in_a_folder_of_their_own(
+    prepared,
+):
+    """The same folder name for all three (as three runs started in one second get): each run
+    gets its own, and its MLflow run records its own weights and scores."""
+    rates = ["0.02", "0.5", "3.0"]
+    same = "hydra.run.dir=${digitnet.new_dir:outputs/same-second}"
+    started_together(prepared, *[["experiment=tiny", f"train.lr={lr}", same] for lr in rates])
+    folders = sorted(prepared.glob("outputs/same-second*"))
+    assert [f.name for f in folders] == ["same-second", "same-second_2", "same-second_3"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{prepared / 'mlflow.db'}")
+    seen = []
+    for folder in folders:
+        metrics = json.loads((folder / "eval/metrics.json").read_text())
+        run = client.get_run(metrics["mlflow_run_id"])
+        weights = hashlib.md5((folder / "model/weights.npz").read_bytes()).hexdigest()
+        assert run.data.tags["weights_md5"] == weights
+        assert run.data.metrics["val_accuracy"] == pytest.approx(metrics["val_accuracy"])
+        assert run.data.params["train.lr"] in (folder / ".hydra/overrides.yaml").read_text()
+        seen.append(run.data.params["train.lr"])
+    assert sorted(seen) == sorted(rates)
