@@ -9,7 +9,7 @@ import pytest
 
 from digitnet import artifacts
 from digitnet.errors import ArrayFileError, OutputError
-from support import ROOT, make_checkout
+from support import ROOT, make_checkout, sh
 
 
 def test_npz_round_trip_keeps_names_values_and_dtypes(tmp_path):
@@ -269,3 +269,24 @@ def test_file_md5_is_the_md5_of_the_bytes(tmp_path):
     (tmp_path / "bytes").write_bytes(b"abc")
     # RFC 1321 test suite: MD5("abc")
     assert artifacts.file_md5(tmp_path / "bytes") == "900150983cd24fb0d6963f7d28e17f72"
+
+
+@pytest.mark.slow
+def test_digitnet_train_on_a_damaged_train_npz_is_one_line_naming_it(tmp_path):
+    """The issue's case: processed/train.npz overwritten with bytes, then `digitnet train`."""
+    root = make_checkout(tmp_path)
+    for stage in ("ingest", "preprocess"):
+        sh([sys.executable, "-m", "digitnet", "stage", stage], root)
+    damaged = root / "artifacts" / "processed" / "train.npz"
+    damaged.write_bytes(b"overwritten " * 100)
+    # The default split, so that train reads the pipeline's arrays rather than splitting anew.
+    result = sh(
+        [sys.executable, "-m", "digitnet", "train", "train.epochs=2", "tracking.enabled=false"],
+        root,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: artifacts/processed/train.npz is damaged (it is no .npz archive); {FIX}\n"
+    )
+    assert damaged.read_bytes() == b"overwritten " * 100
