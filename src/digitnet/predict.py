@@ -11,7 +11,7 @@ overwritten. With labels in sheet y, the accuracy is printed as well. Unless --c
 --workbook say otherwise, both go to predictions/ in the working directory, never beside the
 workbook: a workbook in data/ sits in a directory that DVC tracks. Both are written, or neither:
 a place that cannot be written is found before either is. A pixel the network cannot take (one
-that overflows once scaled, or makes the scores overflow) is an error naming its cell.
+that overflows once scaled, or in the network) is an error naming its cell, as a bad cell is.
 
     digitnet request WORKBOOK [--rows 1-3] > request.json
 
