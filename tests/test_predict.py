@@ -4,6 +4,8 @@ digitnet request: rows of a workbook as the body of a REST request to a served m
 import csv
 import hashlib
 import json
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -16,7 +18,7 @@ from digitnet import __main__ as digitnet_command
 from digitnet import predict
 from digitnet.network import Network, save
 from digitnet.workbook import write_workbook
-from support import tiny_digits
+from support import sh, tiny_digits
 
 SCORES = [f"p{d}" for d in range(10)]
 N_WRONG = 3  # labels flipped in the labelled workbook, so that accuracy is 77/80, not 1
@@ -338,3 +340,121 @@ def test_request_rows_must_be_a_row_or_a_range(capsys, labelled):
     assert err.splitlines()[-1] == (
         "digitnet request: error: argument --rows: 'first' is not a row or a range FIRST-LAST"
     )
+
+
+# What the network cannot answer, and places that cannot be written: one line, nothing written.
+
+
+def big_workbook(path, row, col, value=1e308):
+    """The tiny digits, unlabelled, with `value` in the 0-based cell (row, col) of sheet X."""
+    X, _ = tiny_digits()
+    X[row, col] = value
+    return x_only_workbook(path, X)
+
+
+def test_a_pixel_that_overflows_once_scaled_is_named_by_its_cell(tmp_path, capsys):
+    network = perfect_network()
+    network.scale = np.full(16, 0.5)  # (1e308 - 0.1) / 0.5 is beyond float64
+    save(tmp_path / "weights.npz", network)
+    workbook = big_workbook(tmp_path / "big.xlsx", row=2, col=2)
+    status, out, err = run(capsys, tmp_path / "weights.npz", workbook)
+    assert (status, out) == (2, "")
+    assert err == (
+        f"error: {workbook}: sheet X, cell C3 holds 1e+308, which overflows once scaled; "
+        "pixels must be of the size the model was trained on\n"
+    )
+    assert not (tmp_path / "predictions").exists()
+
+
+def test_a_pixel_that_overflows_in_the_network_is_named_by_its_cell(tmp_path, capsys, model):
+    """Scaled, 1e308 is 5e307; the weight 20 makes it 1e309 in the first product: NumPy would
+    warn and answer the row with a score it cannot compute."""
+    workbook = big_workbook(tmp_path / "big.xlsx", row=4, col=1)
+    status, out, err = run(capsys, model, workbook)
+    assert (status, out) == (2, "")
+    assert err == (
+        f"error: {workbook}: sheet X, cell B5 holds 1e+308, which overflows in the network; "
+        "pixels must be of the size the model was trained on\n"
+    )
+    assert not (tmp_path / "predictions").exists()
+
+
+def test_large_pixels_that_the_network_can_take_are_predicted(tmp_path, capsys, model):
+    workbook = big_workbook(tmp_path / "big.xlsx", row=4, col=1, value=1e300)
+    status, _, _ = run(capsys, model, workbook)
+    assert status == 0
+    _, rows = read_csv(tmp_path / "predictions/big.predictions.csv")
+    assert rows[4][1] == "1"  # the pixel of class 1 lit beyond doubt
+    assert all(np.isfinite(float(v)) for row in rows for v in row[2:])
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A directory on a read-only tmpfs: root can write anywhere chmod forbids, not there."""
+    mount_point = tmp_path / "read-only"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_csv_on_a_read_only_filesystem_is_one_line_and_nothing_is_written(
+    tmp_path, read_only_dir, model, labelled
+):
+    """A real process: one line, exit 2, no traceback, and the workbook copy not written."""
+    workbook, _ = labelled
+    csv_out = read_only_dir / "p.csv"
+    result = sh(
+        [sys.executable, "-m", "digitnet", "predict", model, workbook, "--csv", csv_out],
+        cwd=tmp_path,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: cannot write {csv_out}: read-only file system; nothing was written\n"
+    )
+    assert not (tmp_path / "predictions").exists()
+
+
+def test_a_workbook_on_a_read_only_filesystem_leaves_no_csv_either(
+    tmp_path, capsys, read_only_dir, model, labelled
+):
+    workbook, _ = labelled
+    csv_out, book_out = tmp_path / "out" / "p.csv", read_only_dir / "p.xlsx"
+    status, out, err = run(capsys, model, workbook, "--csv", csv_out, "--workbook", book_out)
+    assert (status, out) == (2, "")
+    assert err == f"error: cannot write {book_out}: read-only file system; nothing was written\n"
+    assert list((tmp_path / "out").iterdir()) == []
+    assert list(read_only_dir.iterdir()) == []
+
+
+def test_predictions_existing_as_a_file_is_one_line(tmp_path, capsys, model, labelled):
+    workbook, _ = labelled
+    (tmp_path / "predictions").write_text("not a folder")
+    status, out, err = run(capsys, model, workbook)
+    assert (status, out) == (2, "")
+    assert err == (
+        "error: cannot write predictions/labelled.predictions.csv: predictions is a file, not a "
+        "directory; nothing was written\n"
+    )
+    assert (tmp_path / "predictions").read_text() == "not a folder"
+
+
+def test_an_earlier_prediction_stays_whole_when_the_next_cannot_be_written(
+    tmp_path, capsys, model, labelled
+):
+    workbook, _ = labelled
+    csv_out, book_out = tmp_path / "p.csv", tmp_path / "p.xlsx"
+    assert run(capsys, model, workbook, "--csv", csv_out, "--workbook", book_out)[0] == 0
+    before = md5(csv_out), md5(book_out)
+    status, _, err = run(capsys, model, workbook, "--csv", csv_out, "--workbook", tmp_path)
+    assert status == 2
+    assert err == f"error: cannot write {tmp_path}: it is a directory; nothing was written\n"
+    assert (md5(csv_out), md5(book_out)) == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import mlflow
@@ -19,7 +20,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from digitnet import cli, logged_model, predict, promote
+from digitnet import cli, frames, logged_model, predict, promote
+from digitnet.errors import InputError
 from digitnet.experiment import run_experiment
 from digitnet.network import load
 from digitnet.training import train_model
@@ -289,3 +291,72 @@ def test_a_convolutional_runs_model_serves_over_rest_like_the_network(trained_cn
     assert [row["digit"] for row in answer] == network.predict(X).tolist()
     scores = [[row[f"p{d}"] for d in range(10)] for row in answer]
     np.testing.assert_allclose(scores, network.predict_proba(X))
+
+
+def strict_json(text):
+    """JSON as the standard defines it: NaN and Infinity are not JSON, so they fail here."""
+    return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in {text[:200]}"))
+
+
+def post(base, body):
+    """POST `body` (NaN and infinities written as Python's json writes them); (status, body)."""
+    request = urllib.request.Request(
+        f"{base}/invocations",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, strict_json(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, strict_json(error.read())
+
+
+def test_the_served_model_refuses_nan_infinity_and_overflow_with_400(trained, tmp_path):
+    """A real `mlflow models serve`: what the network cannot answer is HTTP 400 and a message
+    naming the row and column, never 200 with NaN (which is not JSON)."""
+    root, uri, run_id, X, _ = trained
+    network = network_of(root)
+    huge = np.full(16, np.finfo(np.float64).max)  # finite, but no network sums 16 of them
+    with pytest.raises(InputError) as overflow:
+        frames.predict_digits(network, [huge])
+    nan_row, inf_row = X[:3].copy(), X[:3].copy()
+    nan_row[1] = np.nan  # the issue's all-NaN row
+    inf_row[0, 2] = -np.inf
+    port = free_port()
+    log = open(tmp_path / "serve.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", logged_model_uri(uri, run_id)]
+        + ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=root,
+        env=tool_env(MLFLOW_TRACKING_URI=uri),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_url(f"{base}/ping", process, log=tmp_path / "serve.log")
+        answers = {
+            name: post(base, {"inputs": rows.tolist()})
+            for name, rows in [("nan", nan_row), ("inf", inf_row), ("huge", np.array([huge]))]
+        }
+        fine = post(base, {"inputs": X[:3].tolist()})
+    finally:
+        stop_group(process)
+        log.close()
+    expected = {
+        "nan": "model input row 2, column 1 holds nan; every pixel must be a finite number",
+        "inf": "model input row 1, column 3 holds -inf; every pixel must be a finite number",
+        "huge": f"model input {overflow.value}",
+    }
+    for name, (status, body) in answers.items():
+        assert status == 400, name
+        assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert body["message"].endswith(f"Error: {expected[name]}"), body["message"]
+    assert str(overflow.value).endswith(
+        "which overflows in the network; pixels must be of the size the model was trained on"
+    )
+    status, body = fine
+    assert status == 200
+    assert [row["digit"] for row in body["predictions"]] == network.predict(X[:3]).tolist()

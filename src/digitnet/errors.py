@@ -26,3 +26,33 @@ class Interrupted(KeyboardInterrupt):
 
     signal_name = "SIGTERM"
     exit_status = 143  # 128 + SIGTERM
+
+
+class OutputError(DigitnetError):
+    """An output cannot be written where it is to go; nothing of the command's outputs is."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"cannot write {path}: {reason}; nothing was written")
+        self.path = path
+
+
+class ArrayFileError(DigitnetError):
+    """An .npz file digitnet wrote is damaged; it is rebuilt, never read as a pickle."""
+
+    def __init__(self, path, damage):
+        super().__init__(
+            f"{path} is damaged ({damage}); rebuild it with `dvc repro`, or delete it and run "
+            "the command again"
+        )
+        self.path = path
+
+
+class InputError(DigitnetError):
+    """An input value the network cannot compute with: NaN, an infinity, or one that overflows.
+
+    `row` and `col` (0-based) say where; `what` says what is wrong, e.g. 'holds nan'.
+    """
+
+    def __init__(self, row, col, what):
+        super().__init__(f"row {row + 1}, column {col + 1} {what}")
+        self.row, self.col, self.what = row, col, what

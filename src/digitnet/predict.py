@@ -9,7 +9,9 @@ the ingest stage checks it. The predictions (the digit and one score per digit, 
 to a CSV file and to a new sheet `predictions` in a copy of the workbook; the input is never
 overwritten. With labels in sheet y, the accuracy is printed as well. Unless --csv and
 --workbook say otherwise, both go to predictions/ in the working directory, never beside the
-workbook: a workbook in data/ sits in a directory that DVC tracks.
+workbook: a workbook in data/ sits in a directory that DVC tracks. Both are written, or neither:
+a place that cannot be written is found before either is. A pixel the network cannot take (one
+that overflows once scaled, or in the network) is an error naming its cell, as a bad cell is.
 
     digitnet request WORKBOOK [--rows 1-3] > request.json
 
@@ -27,13 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from digitnet import cli, frames, metrics, tracking, xlsx
-from digitnet.artifacts import write_text
+from digitnet.artifacts import atomic_paths
 from digitnet.config import DataConfig
-from digitnet.errors import DigitnetError
+from digitnet.errors import ArrayFileError, DigitnetError, InputError, WorkbookError
 from digitnet.logged_model import download_model
 from digitnet.network import load
 from digitnet.preprocess import labels_to_classes
-from digitnet.workbook import read_for_prediction
+from digitnet.workbook import cell_name, read_for_prediction
 
 SHEET = "predictions"
 ROW = "row"  # the example's row in sheet X, as Excel numbers it
@@ -70,7 +72,7 @@ def _weights_in(path, model):
 def _load_file(path):
     try:
         return load(path)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, ArrayFileError):
         raise DigitnetError(
             f"{path} is not a digitnet model (the weights.npz that the train stage writes)"
         ) from None
@@ -88,12 +90,13 @@ def predict(*, model, workbook, csv=None, out_workbook=None, tracking_uri=None):
     network = load_model(model, tracking_uri)
     X, y = _examples(workbook, network)
     n_classes = network.layer_sizes[-1]
-    digits, scores = frames.predict_digits(network, X)
+    digits, scores = _predicted(network, X, workbook)
     columns = {ROW: np.arange(1, len(X) + 1), frames.DIGIT: digits}
     columns |= dict(zip(frames.score_columns(n_classes), scores.T, strict=True))
     texts = {header: _texts(values) for header, values in columns.items()}
-    write_text(csv, _csv(texts))
-    sheet = xlsx.add_sheet(workbook, out_workbook, SHEET, texts)
+    with atomic_paths([csv, out_workbook]) as (csv_tmp, workbook_tmp):
+        csv_tmp.write_text(_csv(texts))
+        sheet = xlsx.add_sheet(workbook, workbook_tmp, SHEET, texts)
     accuracy = None if y is None else metrics.accuracy(labels_to_classes(y, n_classes), digits)
     print(
         f"predict: {workbook} ({len(X)} examples) with {model} → {csv}, {out_workbook} "
@@ -143,6 +146,17 @@ def _examples(workbook, network):
             f"{n_features} (one per pixel); give it a workbook in the layout it was trained on"
         )
     return X, y
+
+
+def _predicted(network, X, workbook):
+    """frames.predict_digits, a value it refuses named by its cell in sheet X."""
+    try:
+        return frames.predict_digits(network, X)
+    except InputError as exc:
+        cell = cell_name(exc.row, exc.col)
+        raise WorkbookError(
+            f"{workbook}: sheet {DataConfig().x_sheet}, cell {cell} {exc.what}"
+        ) from None
 
 
 def _texts(values):
