@@ -1,13 +1,22 @@
-"""Kill one job of a sweep at a random moment, 20 times, and count what is lost.
+"""Kill one job of a sweep at a random moment, 20 times, and count what is lost; start four
+runs together, 20 times, and count the records that are not their own.
 
-    .venv/bin/python benchmarks/faults.py      (about 6 minutes; not part of make bench)
+    .venv/bin/python benchmarks/faults.py           (both parts; not part of make bench)
+    .venv/bin/python benchmarks/faults.py together  (the second part alone, about 5 minutes)
 
 Each trial runs a 4-job joblib sweep (two at a time) on 80 tiny 4x4 digits in a temporary
 project, waits a random 0 to 6 s, kills with SIGKILL the process of a job RUNNING from then on
 (the pid its MLflow run is tagged with), lets the sweep end, and resumes it into the same
 directory. Counted per trial: finished results lost (a job recorded FINISHED whose run is not
 FINISHED, or gone), runs left RUNNING after the sweep, and after resuming, jobs that do not have
-exactly one FINISHED run. Writes docs/measured/faults.json.
+exactly one FINISHED run.
+
+Together: each of 20 trials starts four `digitnet train` runs with different learning rates at
+once in one project, as a user starting them from four terminals would (so most trials have two
+or more in the same second). Counted per trial: runs whose recorded scores differ from the same
+run alone (training is deterministic for a seed), runs writing into a folder another run also
+wrote into, runs left RUNNING, and runs that met another in the same second (told by a folder
+name with a suffix, <time>_2). Writes docs/measured/faults.json.
 """
 
 import json
@@ -110,10 +119,95 @@ def trial(project, rng, env):
     }
 
 
+RATES = ["0.02", "0.5", "3.0", "1.0"]
+
+
+def train(project, env, lr):
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "digitnet.train",
+            "experiment=tiny",
+            "train.epochs=40",
+            f"train.lr={lr}",
+        ],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def recorded(project):
+    """{lr: (val_accuracy, test_accuracy, final_cost) as MLflow recorded it} and the runs."""
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("digitnet")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    scores = {
+        r.data.params["train.lr"]: tuple(
+            r.data.metrics.get(k) for k in ("val_accuracy", "test_accuracy", "final_cost")
+        )
+        for r in runs
+    }
+    return scores, runs
+
+
+def together(project, env, alone):
+    processes = [train(project, env, lr) for lr in RATES]
+    statuses = [p.wait(timeout=600) for p in processes]
+    scores, runs = recorded(project)
+    folders = [f.name for f in (project / "outputs").glob("*/*") if f.is_dir()]
+    return {
+        "exit_statuses": statuses,
+        "runs": len(runs),
+        "scores_differ_from_alone": sum(scores.get(lr) != alone[lr] for lr in RATES),
+        "runs_in_a_shared_folder": len(RATES) - len(folders),  # each run makes one folder
+        "runs_left_running": sum(r.info.status == "RUNNING" for r in runs),
+        "met_in_the_same_second": sum("_" in name for name in folders),
+    }
+
+
+def main_together(env):
+    alone = {}
+    for lr in RATES:
+        with tempfile.TemporaryDirectory() as tmp:
+            project = make_project(Path(tmp))
+            train(project, env, lr).wait(timeout=600)
+            alone[lr] = recorded(project)[0][lr]
+    print(f"alone: {alone}", flush=True)
+    results = []
+    for number in range(TRIALS):
+        with tempfile.TemporaryDirectory() as tmp:
+            result = together(make_project(Path(tmp)), env, alone)
+        results.append(result)
+        print(f"together {number + 1:2}: {result}", flush=True)
+    keys = ("scores_differ_from_alone", "runs_in_a_shared_folder", "runs_left_running")
+    totals = {key: sum(r[key] for r in results) for key in (*keys, "met_in_the_same_second")}
+    totals |= {"trials": TRIALS, "runs": sum(r["runs"] for r in results)}
+    print(
+        f"{TRIALS} trials of {len(RATES)} runs started together: "
+        f"{totals['scores_differ_from_alone']} runs whose scores differ from the run alone, "
+        f"{totals['runs_in_a_shared_folder']} in a shared folder, "
+        f"{totals['runs_left_running']} left RUNNING (targets 0); "
+        f"{totals['met_in_the_same_second']} runs started in a second another run had"
+    )
+    return {"totals": totals, "alone": alone, "trials": results}
+
+
 def main():
-    rng = random.Random(0)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     env.pop("MLFLOW_TRACKING_URI", None)
+    out = ROOT / "docs" / "measured" / "faults.json"
+    measured = json.loads(out.read_text()) if out.is_file() else {}
+    if sys.argv[1:] != ["together"]:
+        measured |= main_killed(env)
+    measured["together"] = main_together(env)
+    out.write_text(json.dumps(measured, indent=2) + "\n")
+
+
+def main_killed(env):
+    rng = random.Random(0)
     results = []
     for number in range(TRIALS):
         with tempfile.TemporaryDirectory() as tmp:
@@ -132,8 +226,7 @@ def main():
         f"{totals['runs_left_running']} runs left RUNNING (target 0), "
         f"{totals['jobs_incomplete_after_resume']} jobs incomplete after resuming"
     )
-    out = ROOT / "docs" / "measured" / "faults.json"
-    out.write_text(json.dumps({"totals": totals, "trials": results}, indent=2) + "\n")
+    return {"totals": totals, "trials": results}
 
 
 if __name__ == "__main__":
