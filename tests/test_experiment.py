@@ -118,3 +118,11 @@ def test_arrays_read_from_another_sheet_record_its_name(prepared, capsys):
     processed = ensure_processed(load_config(["experiment=tiny", "data.x_sheet=pixels"]))
     assert processed != Path("artifacts/processed")
     assert load_json(processed / "meta.json")["x_sheet"] == "pixels"
+
+
+def test_a_split_file_deleted_by_hand_is_built_again(prepared, capsys):
+    Path("artifacts/processed/train.npz").unlink()
+    capsys.readouterr()
+    processed = ensure_processed(load_config(["experiment=tiny"]))
+    assert lines(capsys) == ["preprocess"]
+    assert (processed / "train.npz").is_file()

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -80,36 +81,42 @@ def _made(path, make):
 
 
 def _replace_all(temporaries, paths):
-    """Rename each temporary onto its path; if one fails, undo the renames done so far."""
-    done = []  # (path, the file it replaced, moved aside, or None)
+    """Rename each temporary onto its path; if one fails, undo the renames done so far.
+
+    Each rename replaces its file in one step, so a reader finds the old file or the new one,
+    never none; the old one is kept under a second name (a hard link) until all are done.
+    """
+    done = []  # (path, a link to the file it replaced, or None)
     for tmp, path in zip(temporaries, paths, strict=True):
         try:
-            aside = _move_aside(path)
-            done.append((path, aside))
+            kept = _keep_old(path)
+            done.append((path, kept))
             os.replace(tmp, path)
         except OSError as exc:
             _put_back(done)
             raise OutputError(path, exc.strerror.lower()) from None
-    for _, aside in done:
-        if aside:
-            os.unlink(aside)
+    for _, kept in done:
+        if kept:
+            os.unlink(kept)
 
 
-def _move_aside(path):
-    """Rename the file at `path` to a temporary name beside it; None if there is none."""
+def _keep_old(path):
+    """A second name for the file at `path`, beside it, to put back; None if there is none."""
     if not path.is_file():
         return None
-    fd, aside = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent)
-    os.close(fd)
-    os.replace(path, aside)
-    return aside
+    kept = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.old")
+    try:
+        os.link(path, kept)
+    except OSError:  # a file system without hard links
+        shutil.copy2(path, kept)
+    return kept
 
 
 def _put_back(done):
     """Undo renames: each path gets back the file it replaced, or goes if there was none."""
-    for path, aside in reversed(done):
-        if aside:
-            os.replace(aside, path)
+    for path, kept in reversed(done):
+        if kept:
+            os.replace(kept, path)
         elif path.is_file():
             path.unlink()
 

@@ -53,8 +53,11 @@ def content_key(settings):
 
 
 def _recorded(meta_file, wanted):
-    """The entries of `wanted` that a meta.json records ({} where there is none)."""
-    meta = load_json(meta_file) if meta_file.is_file() else {}
+    """The entries of `wanted` that a meta.json records; none where a file of its folder is
+    missing (deleted by hand: the folder is built again)."""
+    files = [meta_file.with_name(f"{name}.npz") for name in (*splits.SPLITS, "scaler")]
+    complete = meta_file.is_file() and all(f.is_file() for f in files)
+    meta = load_json(meta_file) if complete else {}
     return {key: meta.get(key) for key in wanted}
 
 
