@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from digitnet import cli, frames, logged_model, predict, promote
 from digitnet.errors import InputError
-from digitnet.experiment import run_experiment
+from digitnet.experiment import ensure_processed, run_experiment
 from digitnet.network import load
 from digitnet.training import train_model
 from support import (
@@ -231,9 +231,8 @@ def test_log_model_false_logs_no_model(trained, monkeypatch, tmp_path):
     monkeypatch.chdir(root)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     config = cli.load_config(["experiment=tiny", "tracking.log_model=false", f"tracking.uri={uri}"])
-    run_id = train_model(
-        config=config, processed=root / "artifacts/processed", model_dir=tmp_path / "model"
-    ).run_id
+    processed = ensure_processed(config)  # the arrays the module's own run trained on
+    run_id = train_model(config=config, processed=processed, model_dir=tmp_path / "model").run_id
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_run(run_id).info.experiment_id
     models = client.search_logged_models([experiment])
