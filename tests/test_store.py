@@ -184,3 +184,44 @@ def test_artifacts_on_a_full_disk_fail_the_run_in_one_line(trained, small_disk):
     newest = runs(trained)[0]
     assert newest.info.status == "FAILED"
     assert newest.data.tags["digitnet.failure"].startswith("no space left on the device of")
+
+
+# ---------------------------------------------------------------- a copied or moved project
+
+
+def artifact_files(folder):
+    return sorted(path.relative_to(folder) for path in folder.rglob("*"))
+
+
+def set_aside_line(store, original, copy):
+    return (
+        f"tracking: {store} was copied or moved from {original}, where experiment 'digitnet' "
+        f"keeps its artifacts; its runs are now experiment 'digitnet from {original}', and new "
+        f"runs go to a new 'digitnet' with their artifacts in {copy / 'mlruns'}\n"
+    )
+
+
+def test_a_copied_project_logs_into_itself_and_leaves_the_original_alone(trained, tmp_path):
+    before = artifact_files(trained / "mlruns")
+    copy = tmp_path / "copy"
+    sh(["cp", "-r", str(trained), str(copy)], tmp_path)
+    result = sh([sys.executable, "-m", "digitnet", "train", *TINY], copy)
+    assert result.stdout.startswith(set_aside_line(copy / "mlflow.db", trained, copy))
+    assert artifact_files(trained / "mlruns") == before
+    (new,) = runs(copy)
+    assert new.info.status == "FINISHED"
+    assert new.info.artifact_uri.startswith((copy / "mlruns").as_uri() + "/")
+    assert client(copy).list_artifacts(new.info.run_id, "evaluation")
+    (old,) = runs(copy, f"digitnet from {trained}")
+    assert old.info.run_id == runs(trained)[0].info.run_id
+    again = sh([sys.executable, "-m", "digitnet", "train", *TINY], copy)  # set aside once
+    assert "tracking:" not in again.stdout and len(runs(copy)) == 2
+
+
+def test_a_moved_project_writes_nothing_where_it_was(trained, tmp_path):
+    moved = tmp_path / "moved"
+    sh(["mv", str(trained), str(moved)], tmp_path)
+    sh([sys.executable, "-m", "digitnet", "train", *TINY], moved)
+    assert not trained.exists()
+    (new,) = runs(moved)
+    assert new.info.artifact_uri.startswith((moved / "mlruns").as_uri() + "/")
