@@ -7,6 +7,7 @@ that none depends on another. The error cases build the store they need, without
 
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -277,3 +278,34 @@ def test_a_name_or_alias_that_mlflow_refuses_is_one_error_line(store, capsys):
     assert err.startswith("error: MLflow refused: ") and err.count("\n") == 1
     assert "v2" in err
     assert client.get_registered_model("refused").aliases == {}
+
+
+def test_a_model_whose_files_are_gone_is_refused_and_the_champion_stays(
+    tmp_path, monkeypatch, capsys
+):
+    checkout = make_checkout(tmp_path)
+    sweep(checkout, "train.lr=0.5,1.0")
+    monkeypatch.chdir(checkout)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    assert run(capsys, "--name", "kept")[0] == 0
+    client = MlflowClient(tracking_uri=uri_of(checkout))
+    champion = client.get_model_version_by_alias("kept", "champion")
+    shutil.rmtree(checkout / "mlruns")  # mlflow.db kept: the runs are there, their files gone
+    (other,) = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("digitnet").experiment_id])
+        if "mlflow.parentRunId" in r.data.tags and r.info.run_id != champion.run_id
+    ]
+    status, out, err = run(capsys, "--run", other.info.run_id, "--name", "kept")
+    (model,) = client.search_logged_models(
+        [other.info.experiment_id], filter_string=f"source_run_id = '{other.info.run_id}'"
+    )
+    assert (status, out) == (2, "")
+    assert err == (
+        f"error: run {other.info.run_id} ({other.info.run_name}): its model "
+        f"models:/{model.model_id} does not load from {model.artifact_location} "
+        "(No such artifact: ''); alias champion left as it was\n"
+    )
+    assert client.get_model_version_by_alias("kept", "champion").version == champion.version
+    assert len(client.search_model_versions("name = 'kept'")) == 1

@@ -114,6 +114,7 @@ class TrackingConfig:
     run_name: str | None = None
     log_model: bool = True
     register_model: str | None = None
+    busy_timeout: float = 30.0
 
 
 @dataclass
@@ -320,6 +321,8 @@ def validate(config):
     """
     checks = _train_checks(config.train, config.data.val_fraction)
     checks += _model_checks(config.model) + _data_checks(config.data)
+    busy = config.tracking.busy_timeout
+    checks.append((busy >= 0, "tracking.busy_timeout", busy, "must be >= 0 (seconds)"))
     for ok, key, value, rule in checks:
         if not ok:
             raise ConfigError(f"setting {key} = {value!r} {rule}")

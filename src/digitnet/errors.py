@@ -21,6 +21,15 @@ class TrainingError(DigitnetError):
     """Training cannot go on, for example because the cost diverged."""
 
 
+class StoreError(DigitnetError):
+    """The MLflow store stays busy, has no space left, or refuses to write. `busy` says whether
+    waiting longer could help."""
+
+    def __init__(self, message, busy=False):
+        super().__init__(message)
+        self.busy = busy
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: runs end KILLED and nothing half-written is left."""
 

@@ -18,9 +18,14 @@ def evaluate_model(*, processed, model_dir, out, tracking_uri=None, run_id=None)
     incoming weights as images. Accuracy is the share of examples whose highest output is the
     true class (argmax). With `run_id`, that MLflow run receives the metrics and figures, the
     model it logged its accuracies, and metrics.json the run's id (`mlflow_run_id`), which
-    `dvc metrics show` and `dvc exp show` then list beside the scores.
+    `dvc metrics show` and `dvc exp show` then list beside the scores. If any of that fails,
+    the run ends FAILED, with the reason: a FINISHED run has its scores and figures.
     """
-    processed, model_dir, out = Path(processed), Path(model_dir), Path(out)
+    with tracking.adding(tracking_uri, run_id):
+        return _evaluate(Path(processed), Path(model_dir), Path(out), tracking_uri, run_id)
+
+
+def _evaluate(processed, model_dir, out, tracking_uri, run_id):
     network = load(model_dir / "weights.npz")
     costs = read_costs(model_dir / "cost.csv")
     n_classes = network.weights[-1].shape[1]
@@ -99,7 +104,7 @@ def training_run(config, model_dir):
     """(uri, run id) of the MLflow run that trained <model_dir>/weights.npz, or (None, None)."""
     if not config.tracking.enabled:
         return None, None
-    uri = tracking.tracking_uri(config.tracking.uri)
+    uri = tracking.store_uri(config.tracking)
     weights_md5 = file_md5(Path(model_dir) / "weights.npz")
     run_id = tracking.find_run(uri, config.tracking.experiment, tracking.WEIGHTS_TAG, weights_md5)
     if run_id is None:

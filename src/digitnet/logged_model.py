@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from digitnet.errors import DigitnetError
-from digitnet.tracking import client, run_models
+from digitnet.tracking import client, run_models, store_errors
 
 MODEL_NAME = "model"  # the name of a model logged without one, and of every model before names
 NOT_IN_NAMES = str.maketrans({c: "_" for c in "/:.%\"'"})  # MLflow refuses them in model names
@@ -51,7 +51,7 @@ def log_model(uri, run_id, weights, examples, registered_name=None, name=MODEL_N
     experiment = mlflow_client.get_run(run_id).info.experiment_id
     name = model_name(name)
     model = mlflow_client.create_logged_model(experiment, name, source_run_id=run_id)
-    with fluent(uri), _path_kept():
+    with fluent(uri), _path_kept(), store_errors(uri):  # a full disk: one line
         info = Model.log(
             artifact_path=None,
             name=name,

@@ -46,6 +46,7 @@ def promote(*, uri, experiment, run_id=None, metric=METRIC, lowest=False, name=N
             run, sweep, candidates = best_run(client, uri, experiment, metric, lowest)
         model = logged_model_of(uri, run)
         with fluent(uri):  # the registry looks the model up in MLflow's process-wide store
+            check_loads(run, model, alias)
             version, new = _version(client, name, run, model)
         client.set_registered_model_alias(name, alias, version.version)
     except MlflowException as exc:
@@ -140,6 +141,21 @@ def logged_model_of(uri, run):
     )
 
 
+def check_loads(run, model, alias):
+    """Refuse a model that does not load (its files deleted, say), before any alias moves to it:
+    `models:/<name>@<alias>` must keep naming a model that predict and serve can use."""
+    import mlflow.pyfunc
+
+    try:
+        mlflow.pyfunc.load_model(model.model_uri)
+    except Exception as exc:  # whatever stops it loading, the alias stays where it is
+        raise DigitnetError(
+            f"run {run.info.run_id} ({run.info.run_name}): its model {model.model_uri} does not "
+            f"load from {model.artifact_location} ({_first_line(exc)}); "
+            f"alias {alias} left as it was"
+        ) from None
+
+
 def _version(client, name, run, model):
     """(version, True if new): the version of `name` that holds `model`, registered if none does."""
     from mlflow.exceptions import MlflowException
@@ -225,7 +241,7 @@ def main(argv=None):
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     with cli.reported():
         config = cli.load_config()
-        uri = args.tracking_uri or tracking.tracking_uri(config.tracking.uri)
+        uri = args.tracking_uri or tracking.store_uri(config.tracking)
         result = promote(
             uri=uri,
             experiment=config.tracking.experiment,

@@ -22,7 +22,7 @@ def main(argv=None):
     overrides = cli.settings(argv, PROG, __doc__, EXAMPLES)
     with cli.reported():
         config = cli.load_config(overrides)
-        uri = tracking.tracking_uri(config.tracking.uri)
+        uri = tracking.store_uri(config.tracking)
         marked = tracking.mark_stale(uri, config.tracking.experiment)
         print(
             f"stale: marked {len(marked)} RUNNING run(s) of experiment "

@@ -89,7 +89,7 @@ class SweepCallback(Callback):
             info |= {"overrides": overrides, "conf_md5": conf_md5()}
             info["source"] = provenance.source_name()  # the command, also for other processes
         if settings.tracking.enabled:
-            uri = tracking.tracking_uri(settings.tracking.uri)
+            uri = tracking.store_uri(settings.tracking)
             if stale := tracking.mark_stale(uri, settings.tracking.experiment):
                 print(f"sweep: marked {len(stale)} RUNNING run(s) left by dead processes KILLED")
             info["tracking_uri"] = uri

@@ -5,19 +5,24 @@ and figures to the same run. So everything goes through explicit run ids rather 
 process-global active run.
 """
 
+import errno
 import fcntl
 import functools
 import hashlib
 import logging
 import os
+import shutil
 import socket
 import sqlite3
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from digitnet import provenance
+from digitnet.errors import StoreError
 
 
 def tracking_uri(configured=None, root=None):
@@ -34,6 +39,14 @@ def tracking_uri(configured=None, root=None):
     return f"sqlite:///{Path(root).resolve() if root else project_root()}/mlflow.db"
 
 
+def store_uri(settings):
+    """The store that `settings` (config.tracking) names, as `tracking_uri`; a busy SQLite store
+    is then waited for settings.busy_timeout seconds by every call of this process."""
+    global busy_timeout
+    busy_timeout = settings.busy_timeout
+    return tracking_uri(settings.uri)
+
+
 def project_root():
     """DVC_ROOT (the main checkout, also under `dvc exp run`), else the working directory."""
     return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
@@ -44,6 +57,9 @@ WEIGHTS_TAG = "weights_md5"  # links a model file to the MLflow run that trained
 # The experiment's kind: the UI opens a model-training experiment on its runs, not on GenAI.
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 CONTEXT_TAG = "mlflow.data.context"  # what a run used a dataset for: training, validation, test
+FAILURE_TAG = "digitnet.failure"  # why a run ended FAILED: the error's one line
+busy_timeout = 30.0  # seconds a SQLite store held by another process is waited for (store_uri)
+ENDING_TRIES = 3  # ending a run waits out a busy store this many times busy_timeout
 _READY = set()  # stores this process has already opened under the lock
 _STORES = set()  # the real paths of those stores, for _write_ahead
 
@@ -57,20 +73,104 @@ def client(uri):
     """
     from mlflow.tracking import MlflowClient
 
-    # MLflow announces each schema step of a new SQLite store at INFO; it is not news to users.
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    # MLflow announces each schema step of a new SQLite store at INFO, and logs a locked or full
+    # store's traceback at ERROR before it raises; store_errors turns those into one line.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     if not uri.startswith("sqlite:///") or uri in _READY:
-        return MlflowClient(tracking_uri=uri)
+        return _Patient(MlflowClient(tracking_uri=uri), uri)
     store = Path(uri.removeprefix("sqlite:///"))
     store.parent.mkdir(parents=True, exist_ok=True)
     _watch_connections()
     _STORES.add(os.path.realpath(store))
-    with open(f"{store}.lock", "a") as lock:
+    with open(f"{store}.lock", "a") as lock, store_errors(uri):
         fcntl.flock(lock, fcntl.LOCK_EX)
-        mlflow_client = MlflowClient(tracking_uri=uri)
+        mlflow_client = _Patient(MlflowClient(tracking_uri=uri), uri)
         mlflow_client.search_experiments(max_results=1)
     _READY.add(uri)
     return mlflow_client
+
+
+class _Patient:
+    """An MlflowClient whose calls wait out a busy store, up to `busy_timeout` seconds, and turn
+    a busy, full or refusing store into a StoreError.
+
+    MLflow's SQLite store raises "database is locked" as soon as SQLite gives up, and never tries
+    again; SQLite gives up at once, whatever its busy timeout, when a transaction that read finds
+    that another process wrote meanwhile. A failed call has been rolled back, so it is repeated.
+    """
+
+    def __init__(self, mlflow_client, uri):
+        self._client, self._uri = mlflow_client, uri
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+        return functools.partial(_patiently, attribute, self._uri)
+
+
+def _patiently(call, uri, *args, **kwargs):
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            with store_errors(uri):
+                return call(*args, **kwargs)
+        except StoreError as exc:
+            if not exc.busy or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.1)
+
+
+@contextmanager
+def store_errors(uri):
+    """A store that stays locked, a full disk or database: one StoreError naming the place."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        text = str(exc)
+        if "database is locked" in text:
+            raise StoreError(
+                f"the MLflow store {_where(uri)} is busy: another process has held it locked "
+                f"for {busy_timeout:g} s; run again when it is done, or wait longer with "
+                "tracking.busy_timeout=<seconds>",
+                busy=True,
+            ) from None
+        if "database or disk is full" in text:
+            raise StoreError(_no_space(_where(uri))) from None
+        raise
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        local = artifact_root(uri) if uri.startswith("sqlite:///") else None
+        raise StoreError(_no_space(_fullest(local, exc.filename))) from None
+
+
+def _where(uri):
+    return uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else uri
+
+
+def _fullest(*paths):
+    """Of `paths`, the one on the device with the least space left: the one that filled up. An
+    error's file name may be the source of a copy, and a model is written to a temporary
+    folder before it is copied into the store."""
+
+    def free(path):
+        existing = next(folder for folder in [Path(path), *Path(path).parents] if folder.exists())
+        return shutil.disk_usage(existing).free
+
+    return min((str(path) for path in paths if path), key=free, default="the MLflow store")
+
+
+def _no_space(path):
+    return f"no space left on the device of {path}; free some space there and run again"
+
+
+def artifact_root(uri):
+    """The folder of a SQLite store's artifacts (mlruns/ beside it); the uri for any other."""
+    location = artifact_location(uri)
+    return url2pathname(urlparse(location).path) if location else uri
 
 
 @functools.cache
@@ -82,6 +182,7 @@ def _watch_connections():
     from sqlalchemy.pool import Pool
 
     event.listen(Engine, "connect", _write_ahead)
+    event.listen(Engine, "after_cursor_execute", _our_busy_timeout)
     event.listen(Pool, "connect", _opened_here)
     event.listen(Pool, "checkout", _same_process)
 
@@ -98,6 +199,13 @@ def _same_process(_connection, record, proxy):
     if record.info.get("pid", os.getpid()) != os.getpid():
         record.dbapi_connection = proxy.dbapi_connection = None
         raise exc.DisconnectionError("a connection of the parent process; opening a new one")
+
+
+def _our_busy_timeout(_connection, cursor, statement, *_):
+    """SQLite's wait for a busy store set to `busy_timeout`, after MLflow's own, which sets it to
+    20 s at the start of every session and offers no setting for it."""
+    if statement.lstrip().lower().startswith("pragma busy_timeout"):
+        cursor.connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
 
 
 def _write_ahead(connection, _record):
@@ -140,11 +248,13 @@ def experiment_id(mlflow_client, name, uri=None):
     """The id of experiment `name`, created if missing (tolerating a concurrent creator).
 
     A new experiment keeps its artifacts beside a SQLite store (`artifact_location`), and every
-    experiment is tagged as one of model training (KIND_TAG), also one made before that tag.
+    experiment is tagged as one of model training (KIND_TAG), also one made before that tag. One
+    whose artifacts are in another project's mlruns/, a store copied or moved from there, is set
+    aside for a new one (`set_aside`), so that a copy never writes into the original.
     """
     from mlflow.exceptions import MlflowException
 
-    experiment = mlflow_client.get_experiment_by_name(name)
+    experiment = own_experiment(mlflow_client, name, uri or "")
     if experiment is None:
         try:
             return mlflow_client.create_experiment(
@@ -155,6 +265,53 @@ def experiment_id(mlflow_client, name, uri=None):
     if experiment.tags.get(KIND_TAG) is None:
         mlflow_client.set_experiment_tag(experiment.experiment_id, KIND_TAG, KIND)
     return experiment.experiment_id
+
+
+def copied_from(experiment, uri):
+    """The project folder that `experiment` of the SQLite store `uri` keeps its artifacts in,
+    when that is another's than the store's: the store was copied or moved from there. None if
+    its artifacts are beside the store, or in a place of the user's choosing (not mlruns/)."""
+    location, own = experiment.artifact_location or "", artifact_location(uri)
+    if own is None or location == own or not location.startswith("file:"):
+        return None
+    folder = Path(url2pathname(urlparse(location).path))
+    return folder.parent if folder.name == "mlruns" else None
+
+
+def own_experiment(mlflow_client, name, uri):
+    """Experiment `name` of the store, or None; one copied from another project is set aside."""
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is not None and copied_from(experiment, uri):
+        return set_aside(mlflow_client, name, uri)
+    return experiment
+
+
+def set_aside(mlflow_client, name, uri):
+    """Rename experiment `name`, copied from another project, to '<name> from <that project>'
+    and say so; None, for a new experiment `name` to be made. Under the store's lock, so that
+    processes of one copy set it aside once."""
+    from mlflow.exceptions import MlflowException
+
+    store = uri.removeprefix("sqlite:///")
+    with open(f"{store}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        experiment = mlflow_client.get_experiment_by_name(name)
+        original = experiment and copied_from(experiment, uri)
+        if not original:
+            return experiment
+        new_name = f"{name} from {original}"
+        try:
+            mlflow_client.rename_experiment(experiment.experiment_id, new_name)
+        except MlflowException:  # that name is taken: the project went there and back
+            new_name = f"{name} {experiment.experiment_id} from {original}"
+            mlflow_client.rename_experiment(experiment.experiment_id, new_name)
+    print(
+        f"tracking: {store} was copied or moved from {original}, where experiment '{name}' "
+        f"keeps its artifacts; its runs are now experiment '{new_name}', and new runs go to a "
+        f"new '{name}' with their artifacts in {artifact_root(uri)}",
+        flush=True,
+    )
+    return None
 
 
 def start_run(uri, experiment, run_name, params, tags, parent_run_id=None):
@@ -269,9 +426,10 @@ def log_artifacts(uri, run_id, paths, artifact_path=None):
 
 
 def find_run(uri, experiment, tag, value):
-    """The id of the newest run in `experiment` tagged `tag` = `value`, or None."""
+    """The id of the newest run in `experiment` tagged `tag` = `value`, or None. Not one of an
+    experiment copied from another project, whose artifacts are the other's to keep."""
     mlflow_client = client(uri)
-    found = mlflow_client.get_experiment_by_name(experiment)
+    found = own_experiment(mlflow_client, experiment, uri)
     if found is None:
         return None
     runs = mlflow_client.search_runs(
@@ -287,18 +445,41 @@ def find_run(uri, experiment, tag, value):
 def ending(uri, run_id):
     """End run `run_id` when the block ends: FINISHED if it completes, KILLED if it is
     interrupted (Ctrl-C, SIGTERM), FAILED if it raises. Does nothing without a run."""
+    with adding(uri, run_id):
+        yield
+    if run_id is not None:
+        end_run(uri, run_id, "FINISHED")
+
+
+@contextmanager
+def adding(uri, run_id):
+    """Leave run `run_id` as it is if the block completes; end it KILLED if the block is
+    interrupted, FAILED if it raises, with the error's line as its FAILURE_TAG: a run that
+    misses some of what it records (scores, model, figures) is not FINISHED.
+
+    The block's error is the one raised, also when the store refuses to end the run too (a
+    store still locked, a full disk): the run is then left RUNNING for `digitnet stale`."""
     if run_id is None:
         yield
         return
     try:
         yield
     except KeyboardInterrupt:
-        end_run(uri, run_id, "KILLED")
+        _end_quietly(uri, run_id, "KILLED")
         raise
-    except BaseException:
-        end_run(uri, run_id, "FAILED")
+    except BaseException as exc:
+        _end_quietly(uri, run_id, "FAILED", str(exc).strip() or type(exc).__name__)
         raise
-    end_run(uri, run_id, "FINISHED")
+
+
+def _end_quietly(uri, run_id, status, reason=None):
+    """The tag and the status each written if the store lets it (a full disk may take the one
+    and not the other)."""
+    if reason:
+        with suppress(StoreError):
+            _retried(lambda: client(uri).set_tag(run_id, FAILURE_TAG, reason.splitlines()[0]))
+    with suppress(StoreError):
+        end_run(uri, run_id, status)
 
 
 def mark_stale(uri, experiment):
@@ -391,5 +572,14 @@ def reopen_run(uri, run_id):
 
 
 def end_run(uri, run_id, status="FINISHED"):
-    """Mark the run FINISHED, FAILED or KILLED."""
-    client(uri).set_terminated(run_id, status)
+    """Mark the run FINISHED, FAILED or KILLED, waiting out a busy store ENDING_TRIES times."""
+    _retried(lambda: client(uri).set_terminated(run_id, status))
+
+
+def _retried(call):
+    for tries_left in reversed(range(ENDING_TRIES)):
+        try:
+            return call()
+        except StoreError as exc:
+            if not exc.busy or not tries_left:
+                raise

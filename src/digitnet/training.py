@@ -152,7 +152,7 @@ def _open_run(config, name, source_md5, parent_run_id, tags):
     """(uri, run id) of a new RUNNING MLflow run with the settings, or (None, None)."""
     if not config.tracking.enabled:
         return None, None
-    uri = tracking.tracking_uri(config.tracking.uri)
+    uri = tracking.store_uri(config.tracking)
     run_id = tracking.start_run(
         uri,
         config.tracking.experiment,
