@@ -46,6 +46,7 @@ KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 CONTEXT_TAG = "mlflow.data.context"  # what a run used a dataset for: training, validation, test
 _READY = set()  # stores this process has already opened under the lock
 _STORES = set()  # the real paths of those stores, for _write_ahead
+last_uri = None  # the store `client` opened last, which an error of MLflow's names (cli.py)
 
 
 def client(uri):
@@ -57,6 +58,8 @@ def client(uri):
     """
     from mlflow.tracking import MlflowClient
 
+    global last_uri
+    last_uri = uri
     # MLflow announces each schema step of a new SQLite store at INFO; it is not news to users.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     if not uri.startswith("sqlite:///") or uri in _READY:
