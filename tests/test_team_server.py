@@ -174,54 +174,56 @@ def auth_client(server):
         return get_app_client("basic-auth", tracking_uri=server)
 
 
+# The commands of docs/cluster.md, as the test runs them; the sweep on the tiny preset.
+SWEEP = ["train", "-m", "train.lr=0.5,1.0", "hydra/launcher=joblib", "tracking=server"]
+TINY_SWEEP = [*SWEEP[:2], "experiment=tiny", *SWEEP[2:]]  # as the test runs it
+PROMOTE = ["promote"]
+PREDICT = ["predict", "models:/digits@champion", "data/digits.xlsx"]
+WRONG_PASSWORD = (
+    "the MLflow server {server} refused the password of user alice (HTTP 401): "
+    "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to your account there"
+)
+READ_ONLY = (
+    "the MLflow server {server} denied user bob permission for this (HTTP 403): ask its admin "
+    "for EDIT on the experiment, or set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
+    "to an account that has it"
+)
+
+
 def test_a_team_sweeps_promotes_and_predicts_through_a_server_on_postgresql(
     postgres, checkout, tmp_path, monkeypatch
 ):
     from mlflow.tracking import MlflowClient
 
-    from digitnet.tracking import KIND, KIND_TAG
-
     server_dir = tmp_path / "server"
     server_dir.mkdir()
     with team_server(server_dir, postgres) as server:
-        # The admin creates the experiment and one user per person (docs/cluster.md).
+        # The admin creates the experiment and the users (docs/cluster.md): alice may log runs
+        # there, bob has the default_permission of basic_auth.ini, READ.
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", ADMIN)
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN_PASSWORD)
         auth = auth_client(server)
         admin = MlflowClient(tracking_uri=server)
-        experiment = admin.create_experiment("digitnet", tags={KIND_TAG: KIND})
+        experiment = admin.create_experiment("digitnet")
         auth.create_user(ALICE, ALICE_PASSWORD)
-        auth.create_user(BOB, BOB_PASSWORD)
         auth.grant_user_permission(ALICE, "experiment", experiment, "EDIT")
-        auth.grant_user_permission(BOB, "experiment", experiment, "READ")
+        auth.create_user(BOB, BOB_PASSWORD)
 
-        status, out, err = digitnet(
-            checkout,
-            "train",
-            "-m",
-            "experiment=tiny",
-            "model.hidden_sizes=[5],[10]",
-            "hydra/launcher=joblib",
-            "tracking=server",
-            "hydra.sweep.dir=sweep",
-            server=server,
-        )
+        status, out, err = digitnet(checkout, *TINY_SWEEP, server=server)
         assert status == 0, out + err
         assert "all 2 jobs finished" in out + err
-
         runs = admin.search_runs([experiment], max_results=100)
         assert {run.info.status for run in runs} == {"FINISHED"}
         assert {run.data.tags["mlflow.user"] for run in runs} == {ALICE}
-        parents = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
         children = [run for run in runs if "mlflow.parentRunId" in run.data.tags]
-        assert len(parents) == 1 and len(children) == 2
-        # The runs are in PostgreSQL, their files in the server's artifact store.
+        assert len(runs) == 3 and len(children) == 2  # the sweep's parent run and its 2 jobs
+        # The runs are in PostgreSQL, under alice's name; their files in the server's store.
         with psycopg.connect(postgres) as connection:
             rows = connection.execute("SELECT user_id, status FROM runs").fetchall()
         assert rows == [(ALICE, "FINISHED")] * 3
         assert len(list((server_dir / "artifacts").rglob("metrics.json"))) == 2
 
-        status, out, err = digitnet(checkout, "promote", server=server)
+        status, out, err = digitnet(checkout, *PROMOTE, server=server)
         assert status == 0, out + err
         best = max(
             children, key=lambda r: (r.data.metrics["val_accuracy"], -int(r.data.tags["job"]))
@@ -229,35 +231,39 @@ def test_a_team_sweeps_promotes_and_predicts_through_a_server_on_postgresql(
         champion = admin.get_model_version_by_alias("digits", "champion")
         assert champion.run_id == best.info.run_id
         assert out.startswith(f"promote: {best.info.run_name} (run {best.info.run_id}, ")
-        assert out.rstrip().endswith(
-            f"→ digits version {champion.version}, alias champion: models:/digits@champion"
+        assert out.endswith(
+            f"→ digits version {champion.version}, alias champion: models:/digits@champion\n"
         )
 
+        # READ is enough to use the champion.
         status, out, err = digitnet(
-            checkout, "predict", "models:/digits@champion", "data/digits.xlsx", server=server
+            checkout, *PREDICT, user=BOB, password=BOB_PASSWORD, server=server
         )
         assert status == 0, out + err
         predicted = (checkout / "predictions/digits.predictions.csv").read_text().splitlines()
         assert len(predicted) == 1 + 80  # a header and the 80 tiny digits
 
-        # A wrong password: one line, naming the server and what to set.
-        for command in (["train", "experiment=tiny"], ["promote"]):
+        # A wrong password: one line that names the server and what to set.
+        for command in (TINY_SWEEP, ["train", "experiment=tiny"], PROMOTE, PREDICT):
             status, out, err = digitnet(checkout, *command, password="wrong", server=server)
-            assert status == 2
-            assert one_line(err) == (
-                f"the MLflow server {server} refused the password of user {ALICE} (HTTP 401): "
-                "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to your account there"
+            assert (status, one_line(err)) == (2, WRONG_PASSWORD.format(server=server)), command
+        # READ alone: bob can log no run, in a sweep or alone.
+        for command in (TINY_SWEEP, ["train", "experiment=tiny"]):
+            status, out, err = digitnet(
+                checkout, *command, user=BOB, password=BOB_PASSWORD, server=server
             )
+            assert (status, one_line(err)) == (2, READ_ONLY.format(server=server)), command
+        assert len(admin.search_runs([experiment], max_results=100)) == 3
+        assert admin.get_model_version_by_alias("digits", "champion").version == champion.version
 
-        # READ alone: bob cannot log a run.
-        status, out, err = digitnet(
-            checkout, "train", "experiment=tiny", user=BOB, password=BOB_PASSWORD, server=server
-        )
-        assert status == 2
-        assert one_line(err) == (
-            f"the MLflow server {server} denied user {BOB} permission for this (HTTP 403): ask "
-            "its admin for EDIT on the experiment, or set MLFLOW_TRACKING_USERNAME and "
-            "MLFLOW_TRACKING_PASSWORD to an account that has it"
-        )
-        after = admin.search_runs([experiment], max_results=100)
-        assert len(after) == 3 and {r.data.tags["mlflow.user"] for r in after} == {ALICE}
+
+def test_the_cluster_page_shows_the_commands_this_test_runs():
+    page = (Path(__file__).resolve().parents[1] / "docs/cluster.md").read_text()
+    for command in (SWEEP, PROMOTE, PREDICT):
+        assert f"digitnet {' '.join(command)}" in page
+    for option in ("--app-name basic-auth", "--artifacts-destination", "--serve-artifacts"):
+        assert option in page
+    assert 'get_app_client("basic-auth"' in page and "grant_user_permission(" in page
+    assert "'psycopg[binary]'" in page  # SQLAlchemy 2.1's driver for postgresql://
+    for line in (WRONG_PASSWORD, READ_ONLY):
+        assert "error: " + line.format(server="https://mlflow.internal") in page
