@@ -30,7 +30,7 @@ INSTALL_LOCK = $(PIP) --require-hashes -r $(1) $(QUIET_PIP) $(call PROGRESS,$(1)
 	$(PIP) --quiet --no-deps -e . $(QUIET_PIP)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev install-cluster sample run repro test test-fast test-cluster bench lint format ui lock lock-check clean
+.PHONY: help install install-dev install-cluster postgres sample run repro test test-fast test-cluster bench lint format ui lock lock-check clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -84,8 +84,20 @@ test: install-dev ## lint, then run the whole test suite in .venv but the cluste
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not cluster"
 
-test-cluster: install-cluster ## the tests of sweeps on Ray and submitit, on this machine (CI runs them too)
+test-cluster: install-cluster postgres ## the tests of sweeps on Ray and submitit, and of the team's server on PostgreSQL (CI runs them too)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m cluster
+
+# The team's server test (tests/test_team_server.py) starts a PostgreSQL server of its own from
+# Debian's package; as root, this installs it where it is missing (CI), without a cluster of its
+# own; otherwise it says how, and the test is skipped with the same words.
+postgres: ## PostgreSQL's server for make test-cluster (Debian's postgresql; installed as root)
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing PostgreSQL (Debian's postgresql) ..."; \
+	  mkdir -p /etc/postgresql-common/createcluster.d && \
+	  echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/digitnet.conf && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else echo "make postgres: no PostgreSQL server here; install Debian's postgresql (sudo apt-get install postgresql)"; fi
 
 test-fast: install-dev ## the tests not marked slow, in under 30 s: no dvc, sweeps or servers
 	$(BIN)/python -m pytest -n 2 -m "not slow and not cluster"
@@ -133,7 +145,7 @@ COMPILE := $(UV) pip compile pyproject.toml --quiet --universal --python-version
 lock: ## resolve pyproject.toml into requirements*.lock (uv, with hashes)
 	rm -rf /tmp/digitnet-uv && $(PYTHON) -m venv /tmp/digitnet-uv
 	/tmp/digitnet-uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) $(QUIET_PIP)
-	$(COMPILE) --extra pipeline --extra dev --extra optuna --extra ray --extra slurm --extra s3 \
+	$(COMPILE) --extra pipeline --extra dev --extra optuna --extra ray --extra slurm --extra s3 --extra server \
 	    -o requirements-cluster.lock
 	$(COMPILE) -c requirements-cluster.lock --extra pipeline -o requirements.lock
 	$(COMPILE) -c requirements-cluster.lock --extra pipeline --extra dev --extra optuna \

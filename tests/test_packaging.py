@@ -159,7 +159,7 @@ def test_every_requirement_of_pyproject_is_pinned_in_the_lock_that_installs_it()
     wanted = {
         "requirements.lock": ["pipeline"],
         "requirements-dev.lock": ["pipeline", "dev", "optuna"],
-        "requirements-cluster.lock": ["pipeline", "dev", "optuna", "ray", "slurm", "s3"],
+        "requirements-cluster.lock": ["pipeline", "dev", "optuna", "ray", "slurm", "s3", "server"],
     }
     for lock, names in wanted.items():
         pinned = lock_pins(lock)

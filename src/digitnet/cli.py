@@ -4,13 +4,14 @@ import argparse
 import importlib.util
 import itertools
 import math
+import os
 import signal
 import sys
 from contextlib import contextmanager
 
 from digitnet.compose import plain
 from digitnet.config import conf_dir, describe, store_schema, to_config, unknown_setting
-from digitnet.errors import ConfigError, DigitnetError, Interrupted
+from digitnet.errors import ConfigError, DigitnetError, Interrupted, refused
 
 
 def load_config(overrides=()):
@@ -193,7 +194,7 @@ def reported():
     try:
         yield
     except DigitnetError as exc:
-        fail(str(exc))
+        fail(str(_refused(exc) or exc))
     except KeyboardInterrupt as exc:
         name = getattr(exc, "signal_name", "Ctrl-C")
         print(
@@ -202,8 +203,20 @@ def reported():
             file=sys.stderr,
         )
         sys.exit(getattr(exc, "exit_status", 130))
+    except Exception as exc:  # a tracking server's refusal is the user's to fix; else a bug
+        if (error := _refused(exc)) is None:
+            raise
+        fail(str(error))
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _refused(exc):
+    """`errors.refused` for the store this process opened last, and the user MLflow sent."""
+    from digitnet import tracking
+
+    server = tracking.last_uri or os.environ.get("MLFLOW_TRACKING_URI", "at MLFLOW_TRACKING_URI")
+    return refused(exc, server, os.environ.get("MLFLOW_TRACKING_USERNAME"))
 
 
 def run(work, argv=None, *, prog, about, examples):

@@ -30,6 +30,38 @@ class StoreError(DigitnetError):
         self.busy = busy
 
 
+class AccessError(DigitnetError):
+    """A tracking server refused the user: unknown credentials, or too little permission."""
+
+
+_VARIABLES = "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+
+
+def refused(exc, server, user=None):
+    """The AccessError for MLflow's answer `exc` when `server` refused the user (HTTP 401 or
+    403, MLflow's error codes UNAUTHENTICATED and PERMISSION_DENIED), else None.
+
+    The user is MLFLOW_TRACKING_USERNAME as MLflow sent it; a DigitnetError that wrapped MLflow's
+    answer counts by the answer it wrapped (its __context__).
+    """
+    while exc is not None and getattr(exc, "error_code", None) is None:
+        exc = exc.__context__
+    code = getattr(exc, "error_code", None)
+    if code == "UNAUTHENTICATED":
+        whose = f"the password of user {user}" if user else "the request without a user name"
+        return AccessError(
+            f"the MLflow server {server} refused {whose} (HTTP 401): "
+            f"set {_VARIABLES} to your account there"
+        )
+    if code == "PERMISSION_DENIED":
+        who = f"user {user}" if user else "this user"
+        return AccessError(
+            f"the MLflow server {server} denied {who} permission for this (HTTP 403): ask its "
+            f"admin for EDIT on the experiment, or set {_VARIABLES} to an account that has it"
+        )
+    return None
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: runs end KILLED and nothing half-written is left."""
 

@@ -73,6 +73,13 @@ class SweepCallback(Callback):
     """Sets up a sweep's shared state before its jobs and summarises them after."""
 
     def on_multirun_start(self, config, **kwargs):
+        try:
+            self._start(config)
+        except Exception:  # Hydra would warn and start the jobs anyway; a user's error (a
+            with cli.reported():  # server refusing the user) is one line and exit 2 instead
+                raise
+
+    def _start(self, config):
         settings = to_config(config)
         # Hydra turns a callback's exception into a warning and starts the jobs anyway; a
         # missing or bad workbook is instead one line and exit status 2 (SystemExit passes).

@@ -62,6 +62,7 @@ busy_timeout = 30.0  # seconds a SQLite store held by another process is waited 
 ENDING_TRIES = 3  # ending a run waits out a busy store this many times busy_timeout
 _READY = set()  # stores this process has already opened under the lock
 _STORES = set()  # the real paths of those stores, for _write_ahead
+last_uri = None  # the store `client` opened last, which an error of MLflow's names (cli.py)
 
 
 def client(uri):
@@ -73,6 +74,8 @@ def client(uri):
     """
     from mlflow.tracking import MlflowClient
 
+    global last_uri
+    last_uri = uri
     # MLflow announces each schema step of a new SQLite store at INFO, and logs a locked or full
     # store's traceback at ERROR before it raises; store_errors turns those into one line.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
