@@ -157,6 +157,24 @@ def mlflow_server(cwd, backend_store_uri, *options):
         stop_group(process)
 
 
+def started_together(cwd, *commands, seconds=600):
+    """Start every command (a list of `digitnet train` words each) at once, as from several
+    terminals; wait for all; return [(exit status, stdout, stderr)] in the same order."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "digitnet.train", *words],
+            cwd=cwd,
+            env=tool_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for words in commands
+    ]
+    outputs = [p.communicate(timeout=seconds) for p in processes]
+    return [(p.returncode, *output) for p, output in zip(processes, outputs, strict=True)]
+
+
 def set_yaml_key(path, key, value):
     """Change one top-level `key: value` line of a conf file, keeping its comment."""
     lines = Path(path).read_text().splitlines()

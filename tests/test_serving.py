@@ -12,6 +12,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 
 import mlflow
 import numpy as np
@@ -268,28 +269,33 @@ def test_a_convolutional_runs_model_serves_over_rest_like_the_network(trained_cn
     root, uri, run_id, X = trained_cnn
     network = network_of(root)
     assert network.weights[0].shape == (5, 5, 1, 32)  # conf/model/cnn.yaml's first kernels
-    model_uri = logged_model_uri(uri, run_id)
-    port = free_port()
-    log = open(tmp_path / "serve.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri]
-        + ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=root,
-        env=tool_env(MLFLOW_TRACKING_URI=uri),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_url(f"{base}/ping", process, log=tmp_path / "serve.log")
+    with served(root, logged_model_uri(uri, run_id), uri, tmp_path / "serve.log") as base:
         answer = invoke(base, {"inputs": X.tolist()})
-    finally:
-        stop_group(process)
-        log.close()
     assert [row["digit"] for row in answer] == network.predict(X).tolist()
     scores = [[row[f"p{d}"] for d in range(10)] for row in answer]
     np.testing.assert_allclose(scores, network.predict_proba(X))
+
+
+@contextmanager
+def served(root, model_uri, tracking_uri, log_path):
+    """A real `mlflow models serve` of `model_uri` on 127.0.0.1; yields its base URL."""
+    port = free_port()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri]
+            + ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=root,
+            env=tool_env(MLFLOW_TRACKING_URI=tracking_uri),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_url(f"{base}/ping", process, log=log_path)
+            yield base
+        finally:
+            stop_group(process)
 
 
 def strict_json(text):
@@ -322,28 +328,12 @@ def test_the_served_model_refuses_nan_infinity_and_overflow_with_400(trained, tm
     nan_row, inf_row = X[:3].copy(), X[:3].copy()
     nan_row[1] = np.nan  # the issue's all-NaN row
     inf_row[0, 2] = -np.inf
-    port = free_port()
-    log = open(tmp_path / "serve.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", logged_model_uri(uri, run_id)]
-        + ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=root,
-        env=tool_env(MLFLOW_TRACKING_URI=uri),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_url(f"{base}/ping", process, log=tmp_path / "serve.log")
+    with served(root, logged_model_uri(uri, run_id), uri, tmp_path / "serve.log") as base:
         answers = {
             name: post(base, {"inputs": rows.tolist()})
             for name, rows in [("nan", nan_row), ("inf", inf_row), ("huge", np.array([huge]))]
         }
         fine = post(base, {"inputs": X[:3].tolist()})
-    finally:
-        stop_group(process)
-        log.close()
     expected = {
         "nan": "model input row 2, column 1 holds nan; every pixel must be a finite number",
         "inf": "model input row 1, column 3 holds -inf; every pixel must be a finite number",

@@ -5,8 +5,6 @@ import hashlib
 import itertools
 import json
 import re
-import subprocess
-import sys
 import urllib.parse
 import urllib.request
 
@@ -15,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from digitnet.artifacts import load_npz
 from digitnet.workbook import write_workbook
-from support import TINY_EPOCHS, make_checkout, sh, tiny_digits, tool_env
+from support import TINY_EPOCHS, make_checkout, sh, started_together, tiny_digits
 from support import mlflow_server as running_mlflow_server
 
 pytestmark = pytest.mark.slow
@@ -243,29 +241,15 @@ def test_sixteen_jobs_over_two_workers_on_a_new_store_all_arrive(checkout):
 
 
 def test_two_sweeps_started_together_on_a_new_store_both_complete(prepared):
-    checkout = prepared
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "digitnet.train",
-                "-m",
-                "experiment=tiny",
-                "train.lr=0.3,0.6",
-                f"hydra.sweep.dir=sweep{i}",
-            ],
-            cwd=checkout,
-            env=tool_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    outputs = [p.communicate(timeout=300) for p in processes]
-    assert [p.returncode for p in processes] == [0, 0], outputs
-    _, parents, children = store(checkout)
+    ended = started_together(
+        prepared,
+        *[
+            ["-m", "experiment=tiny", "train.lr=0.3,0.6", f"hydra.sweep.dir=sweep{i}"]
+            for i in range(2)
+        ],
+    )
+    assert [status for status, *_ in ended] == [0, 0], ended
+    _, parents, children = store(prepared)
     assert len(parents) == 2 and len(children) == 4
     assert all(r.info.status == "FINISHED" for r in parents + children)
 
@@ -275,19 +259,8 @@ def test_two_sweeps_started_in_the_same_second_never_share_a_directory(prepared)
     own, and each ends with its own parent run and both jobs FINISHED."""
     same = "hydra.sweep.dir=${digitnet.new_dir:multirun/same-second}"
     words = ["-m", "experiment=tiny", "train.lr=0.3,0.6", same]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "digitnet.train", *words],
-            cwd=prepared,
-            env=tool_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=600) for p in processes]
-    assert [p.returncode for p in processes] == [0, 0], outputs
+    ended = started_together(prepared, words, words)
+    assert [status for status, *_ in ended] == [0, 0], ended
     folders = sorted((prepared / "multirun").iterdir())
     assert [f.name for f in folders] == ["same-second", "same-second_2"]
     _, parents, children = store(prepared)

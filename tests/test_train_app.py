@@ -19,7 +19,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from digitnet import rundirs, train
-from support import TINY_EPOCHS, sh, tool_env
+from support import TINY_EPOCHS, sh, started_together, tool_env
 
 
 @pytest.mark.slow
@@ -257,24 +257,6 @@ def test_a_sweep_without_its_workbook_stops_in_one_line_before_any_job(tmp_path)
     assert not (tmp_path / "mlflow.db").exists()  # no parent run was opened
 
 
-def started_together(checkout, *commands):
-    """Start every command at once (each a list of `digitnet train` words); their results."""
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "digitnet.train", *words],
-            cwd=checkout,
-            env=tool_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for words in commands
-    ]
-    outputs = [p.communicate(timeout=600) for p in processes]
-    assert [p.returncode for p in processes] == [0] * len(processes), outputs
-    return outputs
-
-
 def test_a_new_folder_name_takes_the_next_free_suffix(tmp_path):
     base = tmp_path / "outputs/2026-12-08/10-15-03"
     assert [rundirs.new_dir(base) for _ in range(3)] == [str(base), f"{base}_2", f"{base}_3"]
@@ -289,7 +271,10 @@ def test_runs_started_in_the_same_second_each_train_and_score_in_a_folder_of_the
     gets its own, and its MLflow run records its own weights and scores."""
     rates = ["0.02", "0.5", "3.0"]
     same = "hydra.run.dir=${digitnet.new_dir:outputs/same-second}"
-    started_together(prepared, *[["experiment=tiny", f"train.lr={lr}", same] for lr in rates])
+    ended = started_together(
+        prepared, *[["experiment=tiny", f"train.lr={lr}", same] for lr in rates]
+    )
+    assert [status for status, *_ in ended] == [0, 0, 0], ended
     folders = sorted(prepared.glob("outputs/same-second*"))
     assert [f.name for f in folders] == ["same-second", "same-second_2", "same-second_3"]
     client = MlflowClient(tracking_uri=f"sqlite:///{prepared / 'mlflow.db'}")
