@@ -420,3 +420,17 @@ def test_the_fault_figures_are_the_ones_benchmarks_faults_measured():
     )
     assert table["runs left RUNNING after the sweep"] == str(totals["runs_left_running"])
     assert table["trials in which a job was killed"] == str(totals["killed"])
+
+
+def test_the_figures_of_runs_started_together_are_the_ones_benchmarks_faults_measured():
+    together = read_json(DOCS / "measured" / "faults.json")["together"]["totals"]
+    table = dict(
+        (row[0], row[1]) for _, rows in tables((DOCS / "benchmarks.md").read_text()) for row in rows
+    )
+    rows = {
+        "runs whose recorded scores differ from the same run alone": "scores_differ_from_alone",
+        "runs that wrote into a folder another run had": "runs_in_a_shared_folder",
+        "runs left RUNNING": "runs_left_running",
+    }
+    assert {row: table[row] for row in rows} == {row: str(together[k]) for row, k in rows.items()}
+    assert together["trials"] == 20 and together["runs"] == 80
