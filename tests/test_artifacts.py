@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from digitnet import artifacts
-from digitnet.errors import ArrayFileError, OutputError
+from digitnet.errors import ArrayFileError, MissingFileError, OutputError
 from support import ROOT, make_checkout, sh
 
 
@@ -290,3 +290,11 @@ def test_digitnet_train_on_a_damaged_train_npz_is_one_line_naming_it(tmp_path):
         f"error: artifacts/processed/train.npz is damaged (it is no .npz archive); {FIX}\n"
     )
     assert damaged.read_bytes() == b"overwritten " * 100
+
+
+def test_a_missing_array_file_is_one_line_that_says_dvc_repro_builds_it(tmp_path):
+    with pytest.raises(MissingFileError) as missing:
+        artifacts.load_npz(tmp_path / "ingested.npz")
+    assert str(missing.value) == (
+        f"{tmp_path / 'ingested.npz'} not found; `dvc repro` builds it (the pipeline, in order)"
+    )

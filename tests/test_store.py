@@ -100,6 +100,7 @@ def test_a_store_held_locked_stops_train_after_busy_timeout_in_one_line(trained,
 
 
 def test_a_store_held_locked_stops_evaluate_in_one_line(trained, holder):
+    sh([sys.executable, "-m", "digitnet.stages.ingest"], trained)
     sh([sys.executable, "-m", "digitnet.stages.preprocess", *TINY], trained)
     sh([sys.executable, "-m", "digitnet.stages.train", *TINY], trained)
     holder(trained / "mlflow.db")

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
-import psycopg
 import pytest
 
 from support import free_port, stop_group, tool_env, wait_for_url
@@ -218,6 +217,8 @@ def test_a_team_sweeps_promotes_and_predicts_through_a_server_on_postgresql(
         children = [run for run in runs if "mlflow.parentRunId" in run.data.tags]
         assert len(runs) == 3 and len(children) == 2  # the sweep's parent run and its 2 jobs
         # The runs are in PostgreSQL, under alice's name; their files in the server's store.
+        import psycopg  # the cluster extras' driver: make test collects this file without it
+
         with psycopg.connect(postgres) as connection:
             rows = connection.execute("SELECT user_id, status FROM runs").fetchall()
         assert rows == [(ALICE, "FINISHED")] * 3

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet.errors import ArrayFileError, OutputError
+from digitnet.errors import ArrayFileError, MissingFileError, OutputError
 
 
 def _umask():
@@ -137,6 +137,8 @@ def load_npz(path):
             return Arrays(path, {name: data[name] for name in data.files})
     except (ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ArrayFileError(path, _damage(exc)) from None
+    except FileNotFoundError:
+        raise MissingFileError(path) from None
 
 
 def _damage(exc):

@@ -212,10 +212,15 @@ def reported():
 
 
 def _refused(exc):
-    """`errors.refused` for the store this process opened last, and the user MLflow sent."""
-    from digitnet import tracking
+    """`errors.refused` for the store this process opened last, and the user MLflow sent.
 
-    server = tracking.last_uri or os.environ.get("MLFLOW_TRACKING_URI", "at MLFLOW_TRACKING_URI")
+    The store is looked up, not imported: a process that never loaded tracking opened none, and
+    the DVC stages that use this module (ingest, preprocess) must not depend on tracking's code.
+    """
+    tracking = sys.modules.get("digitnet.tracking")
+    server = getattr(tracking, "last_uri", None) or os.environ.get(
+        "MLFLOW_TRACKING_URI", "at MLFLOW_TRACKING_URI"
+    )
     return refused(exc, server, os.environ.get("MLFLOW_TRACKING_USERNAME"))
 
 

@@ -88,6 +88,14 @@ class ArrayFileError(DigitnetError):
         self.path = path
 
 
+class MissingFileError(DigitnetError):
+    """A file that an earlier stage writes is not there (a stage run by hand, out of order)."""
+
+    def __init__(self, path):
+        super().__init__(f"{path} not found; `dvc repro` builds it (the pipeline, in order)")
+        self.path = path
+
+
 class InputError(DigitnetError):
     """An input value the network cannot compute with: NaN, an infinity, or one that overflows.
 
