@@ -58,15 +58,14 @@ def test_the_pipelines_arrays_are_used_when_they_were_made_from_this_workbook(pr
 
 def test_arrays_record_the_workbooks_md5_and_every_setting_that_made_them(prepared):
     meta = load_json("artifacts/processed/meta.json")
-    assert {key: meta[key] for key in ["source_md5", "x_sheet", "y_sheet", "n_classes"]} == {
+    identity = ["source_md5", "x_sheet", "y_sheet", "n_classes"]
+    assert {key: meta[key] for key in identity} == {
         "source_md5": md5("data/digits.xlsx"),
         "x_sheet": "X",
         "y_sheet": "y",
         "n_classes": 10,
     }
-    assert ingestion.made_from("artifacts/ingested.npz") == {
-        key: meta[key] for key in ingestion.IDENTITY
-    }
+    assert ingestion.made_from("artifacts/ingested.npz") == {key: meta[key] for key in identity}
 
 
 def test_other_split_settings_split_the_pipelines_ingested_arrays_into_a_folder_of_their_own(

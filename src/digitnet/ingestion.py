@@ -62,16 +62,14 @@ def identity(workbook, *, x_sheet, y_sheet, n_classes):
 
 
 def made_from(path):
-    """The identity recorded in an ingested .npz (see `identity`); {} for a file that records
-    none or cannot be read, which is then simply not the arrays anyone asks for."""
+    """The identity recorded in an ingested .npz (see `identity`: every array beside X and y,
+    read without X and y); {} for a file that cannot be read, which is then simply not the
+    arrays anyone asks for."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {key: data[key].item() for key in IDENTITY if key in data.files}
+            return {key: data[key].item() for key in data.files if key not in ("X", "y")}
     except (OSError, ValueError, zipfile.BadZipFile):
         return {}
-
-
-IDENTITY = ("source_md5", "x_sheet", "y_sheet", "n_classes")
 
 
 def from_config(config, out=None):
