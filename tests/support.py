@@ -157,6 +157,16 @@ def mlflow_server(cwd, backend_store_uri, *options):
         stop_group(process)
 
 
+def wait_for_line(log, text, process, seconds, what):
+    """Poll the file `log` until it holds `text`; fail, showing the log, if `process` exits or
+    `seconds` pass first (`what` names the process in the message)."""
+    deadline = time.monotonic() + seconds
+    while text not in Path(log).read_text(errors="replace"):
+        assert process.poll() is None, Path(log).read_text(errors="replace")
+        assert time.monotonic() < deadline, f"{what} did not start in {seconds} s"
+        time.sleep(0.2)
+
+
 def started_together(cwd, *commands, seconds=600):
     """Start every command (a list of `digitnet train` words each) at once, as from several
     terminals; wait for all; return [(exit status, stdout, stderr)] in the same order."""

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -18,7 +17,15 @@ from mlflow.tracking import MlflowClient
 
 from digitnet import sweep
 from digitnet.errors import DigitnetError
-from support import ROOT, TINY_EPOCHS, free_port, mlflow_server, stop_group, tool_env
+from support import (
+    ROOT,
+    TINY_EPOCHS,
+    free_port,
+    mlflow_server,
+    stop_group,
+    tool_env,
+    wait_for_line,
+)
 
 pytestmark = pytest.mark.cluster  # make test-cluster: needs the ray and slurm extras
 
@@ -129,11 +136,7 @@ def ray_head(tmp_path, short_tmp):
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 90
-        while "Ray runtime started" not in log_file.read_text(errors="replace"):
-            assert process.poll() is None, log_file.read_text(errors="replace")
-            assert time.monotonic() < deadline, "the Ray head did not start in 90 s"
-            time.sleep(0.5)
+        wait_for_line(log_file, "Ray runtime started", process, 90, "the Ray head")
         yield f"127.0.0.1:{port}", directory
     finally:
         stop_group(process)

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from support import free_port, stop_group, tool_env, wait_for_url
+from support import free_port, stop_group, tool_env, wait_for_line, wait_for_url
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]  # make test-cluster installs PostgreSQL
 
@@ -79,11 +78,7 @@ def postgres():
             **owner,
         )
     try:
-        deadline = time.monotonic() + 60
-        while "ready to accept connections" not in log.read_text(errors="replace"):
-            assert server.poll() is None, log.read_text(errors="replace")
-            assert time.monotonic() < deadline, "PostgreSQL did not start in 60 s"
-            time.sleep(0.2)
+        wait_for_line(log, "ready to accept connections", server, 60, "PostgreSQL")
         # docs/cluster.md: createdb -O mlflow mlflow, as the role mlflow with its password
         subprocess.run(
             [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow"]
